@@ -56,10 +56,13 @@ pub struct Section {
     /// Everything after the name on the section line, trimmed (`from build`, `-c /bin/bash`,
     /// the app name of an `%app*` section).
     pub args: String,
-    /// The body: the lines after the section line up to the next section or stage.
+    /// The body as written (line endings included): the lines after the section line up to
+    /// the next section or stage.
     pub body: String,
     /// The section line.
     pub span: Span,
+    /// Where the body is in the text (zero length, at the next line, when it is empty).
+    pub body_span: Span,
     /// For `%files`: its entries, in order. Empty for other sections.
     pub files: Vec<FileEntry>,
 }
@@ -102,17 +105,19 @@ pub struct Placeholder {
 
 impl Stage {
     /// Returns the value of a header keyword (case-insensitive), if present.
+    ///
+    /// When a keyword appears twice, the last one counts: SingularityCE stores the header in a
+    /// map, so a later line overwrites an earlier one.
     pub fn header_value(&self, key: &str) -> Option<&str> {
-        self.header
-            .iter()
-            .find(|field| field.key.eq_ignore_ascii_case(key))
-            .map(|field| field.value.as_str())
+        self.header_field(key).map(|field| field.value.as_str())
     }
 
-    /// Returns the header field for a keyword (case-insensitive), if present.
+    /// Returns the header field for a keyword (case-insensitive), if present; the last one
+    /// when it appears twice (see [`Stage::header_value`]).
     pub fn header_field(&self, key: &str) -> Option<&HeaderField> {
         self.header
             .iter()
+            .rev()
             .find(|field| field.key.eq_ignore_ascii_case(key))
     }
 
@@ -154,13 +159,17 @@ impl Stage {
 
 /// Returns the stage a `%files` section copies from, given the section's arguments.
 ///
-/// SingularityCE (and the remote build client, PROTOCOL.md §2.5) treat arguments that are
-/// exactly two words, the first being `from`, as a stage copy; a `#` starts a comment.
+/// This is SingularityCE's `Files.Stage()` (`pkg/build/types/definition.go`), which the remote
+/// build client uses to pick the sources it uploads (PROTOCOL.md §2.5): after cutting a `#`
+/// comment, arguments of exactly two words count as a stage copy unless the first word is
+/// `stage`. The first word is not checked against `from`, so `%files of build` copies from
+/// `build` too. (The local builder's `copyFilesFrom` accepts `stage build` as well, but the
+/// client uploads those sources, so that is what sifbake must track.)
 pub fn files_from_stage(args: &str) -> Option<&str> {
     let args = args.split('#').next().unwrap_or_default();
     let mut words = args.split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some(keyword), Some(stage), None) if keyword == "from" => Some(stage),
+        (Some(keyword), Some(stage), None) if keyword != "stage" => Some(stage),
         _ => None,
     }
 }
@@ -180,9 +189,27 @@ mod tests {
     fn files_from_stage_needs_exactly_two_words() {
         assert_eq!(files_from_stage("from build"), Some("build"));
         assert_eq!(files_from_stage("  from   build  # copy"), Some("build"));
+        assert_eq!(files_from_stage("FROM build"), Some("build"));
+        assert_eq!(files_from_stage("of build"), Some("build"));
+        assert_eq!(files_from_stage("# from build"), None);
         assert_eq!(files_from_stage(""), None);
         assert_eq!(files_from_stage("from"), None);
         assert_eq!(files_from_stage("from a b"), None);
         assert_eq!(files_from_stage("stage build"), None);
+    }
+
+    #[test]
+    fn the_last_duplicate_header_keyword_wins() {
+        let field = |key: &str, value: &str| HeaderField {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ..HeaderField::default()
+        };
+        let stage = Stage {
+            header: vec![field("from", "a"), field("stage", "s"), field("from", "b")],
+            ..Stage::default()
+        };
+        assert_eq!(stage.from(), Some("b"));
+        assert_eq!(stage.header_value("STAGE"), Some("s"));
     }
 }
