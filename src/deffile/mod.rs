@@ -1,8 +1,23 @@
 //! Singularity definition files: the parser, the data model and `{{ arg }}` templating.
+//!
+//! [`parse`] reads a file the way SingularityCE's own parser does (stages, header keywords,
+//! sections, `%files` entries) and rejects what it rejects; [`render`] substitutes build
+//! arguments stage by stage. Errors carry spans for miette but no source text.
 
+mod error;
+mod files;
+mod header;
+mod lines;
 mod model;
+mod parser;
+mod template;
+mod template_error;
 
+pub use error::{DefError, ErrorKind};
 pub use model::{
     Argument, Definition, FileEntry, FilesBlock, HeaderField, Placeholder, Section, Span, Stage,
     files_from_stage,
 };
+pub use parser::parse;
+pub use template::{Rendered, placeholders, render};
+pub use template_error::TemplateError;

@@ -1,0 +1,397 @@
+//! Parsing a definition file into stages, header fields, sections and `%files` entries.
+//!
+//! The rules are SingularityCE's (`pkg/build/types/parser/deffile.go`, `parser.All`, as of
+//! 2025), because sifbake must accept exactly the files `singularity build --remote` accepts
+//! and read the same `%files` sources. In order:
+//!
+//! 1. **Stages.** The text is cut before every line that starts with `bootstrap:` in any case
+//!    (the Go regexp `(?mi)^bootstrap:`; not indented, no space before the colon). Text before
+//!    the first cut is a stage of its own, so a file without a header is one header-less stage.
+//! 2. **Tokens.** Within a stage, a line whose first word starts with `%` opens a section
+//!    (`bufio.ScanWords`, so leading whitespace is allowed); lines before the first one form the
+//!    header. Lines end at `\n`, minus one `\r`.
+//! 3. **Header.** See `header.rs`.
+//! 4. **Sections.** The name is what follows the leading `%`s up to the first space, in any
+//!    case; the rest of the line is the section's arguments. Only the first section of a
+//!    header-less stage may be indented (SingularityCE trims that one token and no other).
+//!    `%app*` sections need an app name and must be written in lower case. Any other unknown
+//!    name is an error (`invalid section(s) specified`). `%pre` is still accepted.
+//! 5. **Empty stages** (no header keyword and no section with content, such as comment lines
+//!    above the first `Bootstrap:`) are dropped, as `isEmpty` does.
+//! 6. **Limits.** Go's `bufio.Scanner` holds one header or section at a time in at most 64 KiB;
+//!    a longer one fails the whole parse.
+//!
+//! Where SingularityCE crashes instead of reporting an error (a `%files` line of a lone `"`, a
+//! header value continued into a blank line), sifbake reports an error.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::error::{DefError, ErrorKind, SECTION_NAMES, closest};
+use super::files::files_entry;
+use super::header::parse_header;
+use super::lines::{Line, point_span, split_lines};
+use super::model::{Definition, FileEntry, Section, Span, Stage};
+
+/// `bufio.MaxScanTokenSize`: the largest buffer SingularityCE's scanner grows to.
+const SCANNER_LIMIT: usize = 64 * 1024;
+
+/// `validSections` in `deffile.go`; `files` and `labels` are handled apart from the scripts.
+const STANDARD_SECTIONS: &[&str] = &[
+    "help",
+    "setup",
+    "files",
+    "labels",
+    "environment",
+    "pre",
+    "post",
+    "runscript",
+    "test",
+    "startscript",
+    "arguments",
+];
+
+/// `appSections` in `deffile.go`.
+const APP_SECTIONS: &[&str] = &[
+    "appinstall",
+    "applabels",
+    "appfiles",
+    "appenv",
+    "apptest",
+    "apphelp",
+    "apprun",
+    "appstart",
+];
+
+/// Parses a definition file the way SingularityCE does.
+///
+/// Returns every stage, or the first problem (with any others attached as related errors).
+pub fn parse(text: &str) -> Result<Definition, DefError> {
+    let stages = parse_stages(text)?;
+    Ok(Definition {
+        stages: stages.into_iter().map(|parsed| parsed.stage).collect(),
+    })
+}
+
+/// A stage and the part of the text it was parsed from.
+pub(crate) struct ParsedStage {
+    pub range: Range<usize>,
+    pub stage: Stage,
+}
+
+/// Parses `text` into its non-empty stages with their text ranges.
+pub(crate) fn parse_stages(text: &str) -> Result<Vec<ParsedStage>, DefError> {
+    let lines = split_lines(text);
+    let mut stages = Vec::new();
+    let mut errors = Vec::new();
+    for chunk in split_stages(&lines) {
+        match parse_chunk(text, chunk) {
+            Ok(Some(stage)) => stages.push(ParsedStage {
+                range: chunk[0].offset..chunk[chunk.len() - 1].end,
+                stage,
+            }),
+            Ok(None) => {}
+            Err(mut chunk_errors) => errors.append(&mut chunk_errors),
+        }
+    }
+    if !errors.is_empty() {
+        let first = errors.remove(0);
+        return Err(first.with_related(errors));
+    }
+    if stages.is_empty() {
+        // `parser.All` returns no stages without an error here, but every caller in
+        // SingularityCE then fails ("empty definition file"); say so at parse time.
+        return Err(DefError::new(
+            ErrorKind::EmptyDefinition,
+            point_span(text, 0),
+        ));
+    }
+    Ok(stages)
+}
+
+/// Cuts the lines before every `bootstrap:` line; drops an empty first piece.
+fn split_stages<'l, 'a>(lines: &'l [Line<'a>]) -> Vec<&'l [Line<'a>]> {
+    let mut starts: Vec<usize> = (0..lines.len())
+        .filter(|&index| index > 0 && starts_stage(lines[index].text))
+        .collect();
+    starts.insert(0, 0);
+    starts.push(lines.len());
+    starts
+        .windows(2)
+        .map(|pair| &lines[pair[0]..pair[1]])
+        .filter(|chunk| !chunk.is_empty())
+        .collect()
+}
+
+/// Returns true if and only if `line` matches `(?i)^bootstrap:`.
+fn starts_stage(line: &str) -> bool {
+    let mut chars = line.chars();
+    // Go's case folding also maps `s` to `ſ` (U+017F, long s); keep the split identical.
+    "bootstrap:".chars().all(|expected| {
+        chars
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&expected) || (expected == 's' && c == 'ſ'))
+    })
+}
+
+/// What the sections of a stage contribute to SingularityCE's `isEmpty` test.
+#[derive(Default)]
+struct Content<'a> {
+    /// A `%files` or `%app*` section, or a script section with a body.
+    any: bool,
+    /// A `%labels` line that makes a label.
+    labels: bool,
+    /// The last arguments given to each script section (`%post -c /bin/bash`).
+    arguments: HashMap<String, &'a str>,
+}
+
+/// Parses one stage; `Ok(None)` when SingularityCE would find it empty and drop it.
+fn parse_chunk<'a>(text: &'a str, lines: &[Line<'a>]) -> Result<Option<Stage>, Vec<DefError>> {
+    let chunk_end = lines[lines.len() - 1].end;
+    let mut tokens: Vec<&[Line<'a>]> = Vec::new();
+    let mut start = 0;
+    for index in 1..=lines.len() {
+        if index == lines.len() || lines[index].is_section() {
+            tokens.push(&lines[start..index]);
+            start = index;
+        }
+    }
+
+    let mut errors = Vec::new();
+    check_token_sizes(text, chunk_end, &tokens, &mut errors);
+
+    let header_less = lines[0].is_section();
+    let (header, section_tokens) = if header_less {
+        (Vec::new(), &tokens[..])
+    } else {
+        let (fields, header_errors) = parse_header(tokens[0]);
+        errors.extend(header_errors);
+        (fields, &tokens[1..])
+    };
+
+    let mut content = Content::default();
+    let mut sections = Vec::new();
+    for (index, token) in section_tokens.iter().enumerate() {
+        let first_of_header_less = header_less && index == 0;
+        if let Some(section) =
+            parse_section(text, token, first_of_header_less, &mut content, &mut errors)
+        {
+            sections.push(section);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let empty = header.is_empty()
+        && !content.any
+        && !content.labels
+        && content
+            .arguments
+            .values()
+            .all(|arguments| arguments.is_empty());
+    if empty {
+        return Ok(None);
+    }
+    let span = header
+        .first()
+        .map(|field| field.span)
+        .or_else(|| sections.first().map(|section: &Section| section.span))
+        .unwrap_or_else(|| lines[0].trimmed_span());
+    Ok(Some(Stage {
+        header,
+        sections,
+        span,
+    }))
+}
+
+/// Reports headers and sections too long for SingularityCE's 64 KiB scanner buffer.
+///
+/// The scanner must hold a token plus the whole next section line (up to its `\n`) to see
+/// where the token ends; the last token must fit with one byte to spare to observe the end.
+fn check_token_sizes(
+    text: &str,
+    chunk_end: usize,
+    tokens: &[&[Line<'_>]],
+    errors: &mut Vec<DefError>,
+) {
+    for (index, token) in tokens.iter().enumerate() {
+        let start = token[0].offset;
+        let fits = match tokens.get(index + 1) {
+            Some(next) if text.as_bytes().get(next[0].end - 1) == Some(&b'\n') => {
+                next[0].end - start <= SCANNER_LIMIT
+            }
+            _ => chunk_end - start < SCANNER_LIMIT,
+        };
+        if !fits {
+            let what = if token[0].is_section() {
+                let word = token[0].text.split_whitespace().next().unwrap_or_default();
+                format!("section `{word}`")
+            } else {
+                "the header".to_owned()
+            };
+            errors.push(DefError::new(
+                ErrorKind::SectionTooLong { what },
+                token[0].trimmed_span(),
+            ));
+        }
+    }
+}
+
+/// Parses one section token: its line and the lines up to the next section.
+fn parse_section<'a>(
+    text: &'a str,
+    token: &[Line<'a>],
+    first_of_header_less: bool,
+    content: &mut Content<'a>,
+    errors: &mut Vec<DefError>,
+) -> Option<Section> {
+    let line = token[0];
+    let body_lines = &token[1..];
+    // Only the first token of a header-less stage is trimmed by SingularityCE.
+    let raw = if first_of_header_less {
+        line.text.trim_start()
+    } else {
+        line.text
+    };
+    let span = line.span_of(raw.trim());
+    if raw.starts_with(char::is_whitespace) {
+        errors.push(DefError::new(
+            ErrorKind::IndentedSection {
+                line: raw.trim().to_owned(),
+            },
+            span,
+        ));
+        return None;
+    }
+
+    let after_percent = raw.trim_start_matches('%');
+    let (name_raw, arguments) = match after_percent.split_once(' ') {
+        Some((name, arguments)) => (name, Some(arguments)),
+        None => (after_percent, None),
+    };
+    let name = name_raw.to_lowercase();
+
+    if first_of_header_less && body_lines.iter().all(|body| body.text.trim().is_empty()) {
+        errors.push(DefError::new(
+            ErrorKind::SectionBodyMissing {
+                section: name_raw.to_owned(),
+            },
+            span,
+        ));
+        return None;
+    }
+
+    let (body, body_span) = body_of(text, line, body_lines);
+    let mut files = Vec::new();
+    if name == "files" {
+        content.any = true;
+        files = files_entries(body_lines, errors);
+    } else if APP_SECTIONS.contains(&name.as_str()) {
+        if arguments.is_none() {
+            errors.push(DefError::new(
+                ErrorKind::AppNameMissing {
+                    section: name_raw.to_owned(),
+                },
+                span,
+            ));
+            return None;
+        }
+        if name_raw != name {
+            // SingularityCE keys app sections by the name as written and then checks that key
+            // against the lowercase list, so `%AppRun foo` is an invalid section.
+            errors.push(unknown_section(name_raw, Some(format!("%{name}")), span));
+            return None;
+        }
+        content.any = true;
+    } else if name == "labels" {
+        content.labels |= body_lines.iter().any(|body| {
+            let label = body.text.trim();
+            !label.is_empty() && !label.starts_with('#')
+        });
+    } else if STANDARD_SECTIONS.contains(&name.as_str()) {
+        content.any |= !body.is_empty();
+        if let Some(arguments) = arguments {
+            content.arguments.insert(name.clone(), arguments);
+        }
+    } else {
+        let suggestion = match name.split_once(char::is_whitespace) {
+            Some((prefix, _)) if SECTION_NAMES.contains(&prefix) => Some(prefix),
+            _ => closest(&name, SECTION_NAMES),
+        };
+        errors.push(unknown_section(
+            name_raw,
+            suggestion.map(|name| format!("%{name}")),
+            span,
+        ));
+        return None;
+    }
+
+    Some(Section {
+        name,
+        args: arguments.unwrap_or_default().trim().to_owned(),
+        body: body.to_owned(),
+        span,
+        body_span,
+        files,
+    })
+}
+
+fn unknown_section(name: &str, suggestion: Option<String>, span: Span) -> DefError {
+    DefError::new(
+        ErrorKind::UnknownSection {
+            name: name.escape_debug().to_string(),
+            suggestion,
+        },
+        span,
+    )
+}
+
+/// Returns the body text as written and its span.
+fn body_of<'a>(text: &'a str, line: Line<'a>, body_lines: &[Line<'a>]) -> (&'a str, Span) {
+    match (body_lines.first(), body_lines.last()) {
+        (Some(first), Some(last)) => (
+            &text[first.offset..last.end],
+            Span {
+                offset: first.offset,
+                len: last.end - first.offset,
+                line: first.number,
+                column: 1,
+            },
+        ),
+        _ => (
+            "",
+            Span {
+                offset: line.end,
+                len: 0,
+                line: line.number + 1,
+                column: 1,
+            },
+        ),
+    }
+}
+
+/// Reads the entries of a `%files` body: one per line, blank and `#` lines skipped.
+fn files_entries(body_lines: &[Line<'_>], errors: &mut Vec<DefError>) -> Vec<FileEntry> {
+    let mut entries = Vec::new();
+    for line in body_lines {
+        let trimmed = line.text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match files_entry(trimmed) {
+            Some((source, destination)) => entries.push(FileEntry {
+                source: source.to_owned(),
+                destination: destination.to_owned(),
+                span: line.span_of(trimmed),
+            }),
+            None => errors.push(DefError::new(
+                ErrorKind::FilesLineUnsplittable {
+                    line: trimmed.to_owned(),
+                },
+                line.span_of(trimmed),
+            )),
+        }
+    }
+    entries
+}
