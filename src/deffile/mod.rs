@@ -13,6 +13,9 @@ mod parser;
 mod template;
 mod template_error;
 
+#[cfg(test)]
+mod corpus_tests;
+
 pub use error::{DefError, ErrorKind};
 pub use model::{
     Argument, Definition, FileEntry, FilesBlock, HeaderField, Placeholder, Section, Span, Stage,
