@@ -161,15 +161,24 @@ impl ErrorKind {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Self::UnknownSection { suggestion, .. } => format!(
-                "{}expected one of {}; separate a section's arguments with a space",
-                did_you_mean(suggestion.as_deref()),
-                SECTION_NAMES
+            Self::UnknownSection { suggestion, .. } => {
+                let expected = SECTION_NAMES
                     .iter()
                     .map(|name| format!("`%{name}`"))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+                    .join(", ");
+                match suggestion {
+                    Some(name) => format!(
+                        "did you mean `{name}`? arguments follow a section name after a space; \
+                         expected one of {expected}"
+                    ),
+                    None => format!(
+                        "expected one of {expected}; a line whose first word starts with `%` \
+                         opens a section, even inside a script or heredoc, so rewrite such a \
+                         line so that it does not start with `%`"
+                    ),
+                }
+            }
         }
     }
 }

@@ -132,7 +132,8 @@ pub(crate) fn parse_header(lines: &[Line<'_>]) -> (Vec<HeaderField>, Vec<DefErro
         }
 
         if !is_valid_keyword(&key) {
-            let keyword = first.slice(key_span).to_owned();
+            // Escaped, so a byte-order mark or a control character shows up in the message.
+            let keyword = first.slice(key_span).escape_debug().to_string();
             errors.push(DefError::new(
                 ErrorKind::UnknownHeaderKeyword {
                     suggestion: if key == "otherurl" {

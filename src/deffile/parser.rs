@@ -395,3 +395,334 @@ fn files_entries(body_lines: &[Line<'_>], errors: &mut Vec<DefError>) -> Vec<Fil
     }
     entries
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A compact view of a parsed stage: header pairs, `%name args` per section, and the
+    /// `source -> destination` entries of `%files` sections.
+    #[derive(Debug, Eq, PartialEq)]
+    struct Summary {
+        header: Vec<String>,
+        sections: Vec<String>,
+        files: Vec<String>,
+    }
+
+    fn summarise(text: &str) -> Result<Vec<Summary>, ErrorKind> {
+        let definition = parse(text).map_err(|error| error.kind().clone())?;
+        Ok(definition
+            .stages
+            .iter()
+            .map(|stage| Summary {
+                header: stage
+                    .header
+                    .iter()
+                    .map(|field| format!("{}={}", field.key, field.value))
+                    .collect(),
+                sections: stage
+                    .sections
+                    .iter()
+                    .map(|section| {
+                        format!("%{} {}", section.name, section.args)
+                            .trim()
+                            .to_owned()
+                    })
+                    .collect(),
+                files: stage
+                    .sections
+                    .iter()
+                    .flat_map(|section| &section.files)
+                    .map(|entry| format!("{} -> {}", entry.source, entry.destination))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    fn stage(header: &[&str], sections: &[&str], files: &[&str]) -> Summary {
+        let strings = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
+        Summary {
+            header: strings(header),
+            sections: strings(sections),
+            files: strings(files),
+        }
+    }
+
+    fn error_of(text: &str) -> ErrorKind {
+        match summarise(text) {
+            Err(kind) => kind,
+            Ok(stages) => panic!("expected an error for {text:?}, parsed {stages:?}"),
+        }
+    }
+
+    #[test]
+    fn a_typical_file() {
+        let text = "Bootstrap: docker\nFrom: ubuntu:22.04\n\n%setup\n  touch x\n%files\n  /file1\n  /file1 /opt\n%environment\n  export A=1\n%post -c /bin/bash\n  apt-get update\n%runscript\n  exec \"$@\"\n%startscript\n  nc -l\n%test\n  true\n%labels\n  Author me\n%help\n  Help.\n%arguments\n  A=1\n%pre\n  true\n";
+        assert_eq!(
+            summarise(text),
+            Ok(vec![stage(
+                &["bootstrap=docker", "from=ubuntu:22.04"],
+                &[
+                    "%setup",
+                    "%files",
+                    "%environment",
+                    "%post -c /bin/bash",
+                    "%runscript",
+                    "%startscript",
+                    "%test",
+                    "%labels",
+                    "%help",
+                    "%arguments",
+                    "%pre",
+                ],
+                &["/file1 -> ", "/file1 -> /opt"],
+            )])
+        );
+    }
+
+    #[test]
+    fn line_endings_tabs_and_odd_whitespace() {
+        let cases: &[(&str, Summary)] = &[
+            (
+                "Bootstrap: docker\r\nFrom: alpine\r\n%files\r\n\ta\tb\r\n",
+                stage(
+                    &["bootstrap=docker", "from=alpine"],
+                    &["%files"],
+                    &["a -> b"],
+                ),
+            ),
+            (
+                "bootstrap:docker\nfrom:alpine # inline\n%POST\n echo",
+                stage(&["bootstrap=docker", "from=alpine"], &["%post"], &[]),
+            ),
+            (
+                "\u{a0}Bootstrap:\tdocker\u{a0}\n  From :  alpine\n%post   \n",
+                stage(&["bootstrap=docker", "from=alpine"], &["%post"], &[]),
+            ),
+            (
+                "Bootstrap: docker\nFrom: a\n%files\n\"my file.txt\" /opt/\n  # comment\n\n",
+                stage(
+                    &["bootstrap=docker", "from=a"],
+                    &["%files"],
+                    &["my file.txt -> /opt/"],
+                ),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                summarise(text).as_deref(),
+                Ok(std::slice::from_ref(expected)),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stages_split_at_unindented_bootstrap_lines() {
+        let text = "# comment above the header\nBootstrap: docker\nFrom: golang\nStage: build\n%post\n  go build\n  Bootstrap: not a stage\n\nBOOTSTRAP: library\nFrom: alpine\nStage: final\n%files from build\n  /root/hello /bin/hello\n";
+        assert_eq!(
+            summarise(text),
+            Ok(vec![
+                stage(
+                    &["bootstrap=docker", "from=golang", "stage=build"],
+                    &["%post"],
+                    &[]
+                ),
+                stage(
+                    &["bootstrap=library", "from=alpine", "stage=final"],
+                    &["%files from build"],
+                    &["/root/hello -> /bin/hello"],
+                ),
+            ])
+        );
+        // Go's case folding lets `ſ` stand for `s`; the new stage then has a bad keyword.
+        assert!(matches!(
+            error_of("Bootstrap: docker\n%post\n echo\nBootſtrap: x\n"),
+            ErrorKind::UnknownHeaderKeyword { .. }
+        ));
+    }
+
+    #[test]
+    fn header_less_files_are_one_stage() {
+        assert_eq!(
+            summarise("  %runscript\n  echo hi\n%files\n a b\n"),
+            Ok(vec![stage(&[], &["%runscript", "%files"], &["a -> b"])])
+        );
+        // Only the very first line may be an indented section: after a blank line the
+        // first token is a (blank) header and SingularityCE no longer trims the section.
+        assert_eq!(
+            error_of("\n  %runscript\n  echo hi\n"),
+            ErrorKind::IndentedSection {
+                line: "%runscript".to_owned()
+            }
+        );
+        assert_eq!(
+            summarise("%post\necho hi"),
+            Ok(vec![stage(&[], &["%post"], &[])])
+        );
+    }
+
+    #[test]
+    fn empty_stages_are_dropped() {
+        let cases: &[(&str, usize)] = &[
+            ("# only a comment\n\nBootstrap: docker\n", 1),
+            ("%labels\n# no label\n%post\nBootstrap: docker\n", 1),
+            ("# x\n%post -c sh\nBootstrap: docker\n", 2),
+            ("%labels\n A b\nBootstrap: docker\n", 2),
+            ("# x\n%post\n\nBootstrap: docker\n", 2),
+            ("# x\n%apprun a\nBootstrap: docker\n", 2),
+            ("# x\n%files\nBootstrap: docker\n", 2),
+        ];
+        for (text, stages) in cases {
+            let parsed = parse(text).map(|definition| definition.stages.len());
+            assert_eq!(parsed.ok(), Some(*stages), "{text:?}");
+        }
+        assert_eq!(error_of("# nothing\n\n"), ErrorKind::EmptyDefinition);
+        assert_eq!(error_of(""), ErrorKind::EmptyDefinition);
+    }
+
+    #[test]
+    fn app_sections() {
+        assert_eq!(
+            summarise(
+                "Bootstrap: docker\n%appinstall foo\n make\n%apprun foo\n run\n%appfiles foo\n a b\n"
+            ),
+            Ok(vec![stage(
+                &["bootstrap=docker"],
+                &["%appinstall foo", "%apprun foo", "%appfiles foo"],
+                &[],
+            )])
+        );
+        assert_eq!(
+            error_of("Bootstrap: docker\n%apprun\n run\n"),
+            ErrorKind::AppNameMissing {
+                section: "apprun".to_owned()
+            }
+        );
+        assert_eq!(
+            error_of("Bootstrap: docker\n%AppRun foo\n run\n"),
+            ErrorKind::UnknownSection {
+                name: "AppRun".to_owned(),
+                suggestion: Some("%apprun".to_owned())
+            }
+        );
+    }
+
+    #[test]
+    fn section_errors() {
+        let cases: &[(&str, ErrorKind)] = &[
+            (
+                "Bootstrap: docker\n%runscirpt\n",
+                ErrorKind::UnknownSection {
+                    name: "runscirpt".to_owned(),
+                    suggestion: Some("%runscript".to_owned()),
+                },
+            ),
+            (
+                "Bootstrap: docker\n%post\ncat <<EOF\n%define x\nEOF\n",
+                ErrorKind::UnknownSection {
+                    name: "define".to_owned(),
+                    suggestion: None,
+                },
+            ),
+            (
+                "Bootstrap: docker\n%post\t-c /bin/bash\n",
+                ErrorKind::UnknownSection {
+                    name: "post\\t-c".to_owned(),
+                    suggestion: Some("%post".to_owned()),
+                },
+            ),
+            (
+                "Bootstrap: docker\n  %post\n",
+                ErrorKind::IndentedSection {
+                    line: "%post".to_owned(),
+                },
+            ),
+            (
+                "%labels\n\n  \n",
+                ErrorKind::SectionBodyMissing {
+                    section: "labels".to_owned(),
+                },
+            ),
+            (
+                "Bootstrap: docker\n%files\n \"\n",
+                ErrorKind::FilesLineUnsplittable {
+                    line: "\"".to_owned(),
+                },
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(&error_of(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_position() {
+        let text = "Bootstrap: docker\nExclude: x\n%bogus\nBootstrap: docker\nFrom \"x\"\n";
+        let Err(error) = parse(text) else {
+            panic!("expected errors");
+        };
+        assert_eq!((error.line(), error.column()), (2, 1));
+        let others: Vec<_> = error
+            .others()
+            .iter()
+            .map(|other| (other.kind().clone(), other.line()))
+            .collect();
+        assert_eq!(
+            others,
+            [
+                (
+                    ErrorKind::UnknownSection {
+                        name: "bogus".to_owned(),
+                        suggestion: None
+                    },
+                    3
+                ),
+                (
+                    ErrorKind::HeaderValueMissing {
+                        line: "From \"x\"".to_owned()
+                    },
+                    5
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn sections_longer_than_the_scanner_buffer_are_rejected() {
+        let script = |len: usize| format!("Bootstrap: docker\n%post\n{}\n", "x".repeat(len));
+        // The last token must leave one byte of the 64 KiB buffer free: "%post\n" is 6 bytes.
+        assert!(parse(&script(SCANNER_LIMIT - 8)).is_ok());
+        assert_eq!(
+            error_of(&script(SCANNER_LIMIT - 7)),
+            ErrorKind::SectionTooLong {
+                what: "section `%post`".to_owned()
+            }
+        );
+        // A token followed by another section must fit together with that section's line.
+        let two = |len: usize| format!("Bootstrap: docker\n%post\n{}\n%test\n", "x".repeat(len));
+        assert!(parse(&two(SCANNER_LIMIT - 13)).is_ok());
+        assert!(parse(&two(SCANNER_LIMIT - 12)).is_err());
+    }
+
+    #[test]
+    fn spans_point_into_the_text() {
+        let text = "Bootstrap: docker\r\n%files from build\r\n  a b\r\n%post\r\n";
+        let definition = parse(text).map_err(|error| error.to_string());
+        let Ok(definition) = definition else {
+            panic!("{definition:?}");
+        };
+        let files = &definition.stages[0].sections[0];
+        assert_eq!((files.span.line, files.span.column), (2, 1));
+        assert_eq!(
+            &text[files.span.offset..][..files.span.len],
+            "%files from build"
+        );
+        assert_eq!(files.body, "  a b\r\n");
+        assert_eq!(files.body_span.line, 3);
+        let entry = &files.files[0];
+        assert_eq!(&text[entry.span.offset..][..entry.span.len], "a b");
+        assert_eq!((entry.span.line, entry.span.column), (3, 3));
+        assert_eq!(definition.stages[0].span.line, 1);
+    }
+}
