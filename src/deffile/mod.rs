@@ -10,6 +10,7 @@ mod header;
 mod lines;
 mod model;
 mod parser;
+mod section;
 mod template;
 mod template_error;
 

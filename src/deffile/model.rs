@@ -40,7 +40,8 @@ pub struct Stage {
 pub struct HeaderField {
     /// The keyword, lowercased.
     pub key: String,
-    /// The value, trimmed, with any trailing `# comment` removed.
+    /// The value, trimmed, with any trailing `# comment` removed; a value continued with `\`
+    /// over several lines is joined.
     pub value: String,
     /// The whole line.
     pub span: Span,
@@ -91,12 +92,14 @@ pub struct FilesBlock<'a> {
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
 pub struct Argument {
     pub name: String,
-    /// The default value; `None` for a bare `NAME` line.
+    /// The default value (quotes kept); `None` for a bare `NAME` or an empty `NAME=` line,
+    /// which SingularityCE skips.
     pub default: Option<String>,
     pub span: Span,
 }
 
-/// A `{{ name }}` build-argument placeholder in the text.
+/// A `{{ name }}` build-argument placeholder in the text (a name of ASCII letters, digits and
+/// `_`; the span covers the braces).
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
 pub struct Placeholder {
     pub name: String,

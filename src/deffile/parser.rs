@@ -11,11 +11,8 @@
 //!    (`bufio.ScanWords`, so leading whitespace is allowed); lines before the first one form the
 //!    header. Lines end at `\n`, minus one `\r`.
 //! 3. **Header.** See `header.rs`.
-//! 4. **Sections.** The name is what follows the leading `%`s up to the first space, in any
-//!    case; the rest of the line is the section's arguments. Only the first section of a
-//!    header-less stage may be indented (SingularityCE trims that one token and no other).
-//!    `%app*` sections need an app name and must be written in lower case. Any other unknown
-//!    name is an error (`invalid section(s) specified`). `%pre` is still accepted.
+//! 4. **Sections.** See `section.rs`. Only the first section of a header-less stage may be
+//!    indented: SingularityCE trims that one token and no other.
 //! 5. **Empty stages** (no header keyword and no section with content, such as comment lines
 //!    above the first `Bootstrap:`) are dropped, as `isEmpty` does.
 //! 6. **Limits.** Go's `bufio.Scanner` holds one header or section at a time in at most 64 KiB;
@@ -24,44 +21,16 @@
 //! Where SingularityCE crashes instead of reporting an error (a `%files` line of a lone `"`, a
 //! header value continued into a blank line), sifbake reports an error.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
-use super::error::{DefError, ErrorKind, SECTION_NAMES, closest};
-use super::files::files_entry;
+use super::error::{DefError, ErrorKind};
 use super::header::parse_header;
 use super::lines::{Line, point_span, split_lines};
-use super::model::{Definition, FileEntry, Section, Span, Stage};
+use super::model::{Definition, Section, Stage};
+use super::section::{Content, parse_section};
 
 /// `bufio.MaxScanTokenSize`: the largest buffer SingularityCE's scanner grows to.
 const SCANNER_LIMIT: usize = 64 * 1024;
-
-/// `validSections` in `deffile.go`; `files` and `labels` are handled apart from the scripts.
-const STANDARD_SECTIONS: &[&str] = &[
-    "help",
-    "setup",
-    "files",
-    "labels",
-    "environment",
-    "pre",
-    "post",
-    "runscript",
-    "test",
-    "startscript",
-    "arguments",
-];
-
-/// `appSections` in `deffile.go`.
-const APP_SECTIONS: &[&str] = &[
-    "appinstall",
-    "applabels",
-    "appfiles",
-    "appenv",
-    "apptest",
-    "apphelp",
-    "apprun",
-    "appstart",
-];
 
 /// Parses a definition file the way SingularityCE does.
 ///
@@ -132,17 +101,6 @@ fn starts_stage(line: &str) -> bool {
             .next()
             .is_some_and(|c| c.eq_ignore_ascii_case(&expected) || (expected == 's' && c == 'ſ'))
     })
-}
-
-/// What the sections of a stage contribute to SingularityCE's `isEmpty` test.
-#[derive(Default)]
-struct Content<'a> {
-    /// A `%files` or `%app*` section, or a script section with a body.
-    any: bool,
-    /// A `%labels` line that makes a label.
-    labels: bool,
-    /// The last arguments given to each script section (`%post -c /bin/bash`).
-    arguments: HashMap<String, &'a str>,
 }
 
 /// Parses one stage; `Ok(None)` when SingularityCE would find it empty and drop it.
@@ -236,164 +194,6 @@ fn check_token_sizes(
             ));
         }
     }
-}
-
-/// Parses one section token: its line and the lines up to the next section.
-fn parse_section<'a>(
-    text: &'a str,
-    token: &[Line<'a>],
-    first_of_header_less: bool,
-    content: &mut Content<'a>,
-    errors: &mut Vec<DefError>,
-) -> Option<Section> {
-    let line = token[0];
-    let body_lines = &token[1..];
-    // Only the first token of a header-less stage is trimmed by SingularityCE.
-    let raw = if first_of_header_less {
-        line.text.trim_start()
-    } else {
-        line.text
-    };
-    let span = line.span_of(raw.trim());
-    if raw.starts_with(char::is_whitespace) {
-        errors.push(DefError::new(
-            ErrorKind::IndentedSection {
-                line: raw.trim().to_owned(),
-            },
-            span,
-        ));
-        return None;
-    }
-
-    let after_percent = raw.trim_start_matches('%');
-    let (name_raw, arguments) = match after_percent.split_once(' ') {
-        Some((name, arguments)) => (name, Some(arguments)),
-        None => (after_percent, None),
-    };
-    let name = name_raw.to_lowercase();
-
-    if first_of_header_less && body_lines.iter().all(|body| body.text.trim().is_empty()) {
-        errors.push(DefError::new(
-            ErrorKind::SectionBodyMissing {
-                section: name_raw.to_owned(),
-            },
-            span,
-        ));
-        return None;
-    }
-
-    let (body, body_span) = body_of(text, line, body_lines);
-    let mut files = Vec::new();
-    if name == "files" {
-        content.any = true;
-        files = files_entries(body_lines, errors);
-    } else if APP_SECTIONS.contains(&name.as_str()) {
-        if arguments.is_none() {
-            errors.push(DefError::new(
-                ErrorKind::AppNameMissing {
-                    section: name_raw.to_owned(),
-                },
-                span,
-            ));
-            return None;
-        }
-        if name_raw != name {
-            // SingularityCE keys app sections by the name as written and then checks that key
-            // against the lowercase list, so `%AppRun foo` is an invalid section.
-            errors.push(unknown_section(name_raw, Some(format!("%{name}")), span));
-            return None;
-        }
-        content.any = true;
-    } else if name == "labels" {
-        content.labels |= body_lines.iter().any(|body| {
-            let label = body.text.trim();
-            !label.is_empty() && !label.starts_with('#')
-        });
-    } else if STANDARD_SECTIONS.contains(&name.as_str()) {
-        content.any |= !body.is_empty();
-        if let Some(arguments) = arguments {
-            content.arguments.insert(name.clone(), arguments);
-        }
-    } else {
-        let suggestion = match name.split_once(char::is_whitespace) {
-            Some((prefix, _)) if SECTION_NAMES.contains(&prefix) => Some(prefix),
-            _ => closest(&name, SECTION_NAMES),
-        };
-        errors.push(unknown_section(
-            name_raw,
-            suggestion.map(|name| format!("%{name}")),
-            span,
-        ));
-        return None;
-    }
-
-    Some(Section {
-        name,
-        args: arguments.unwrap_or_default().trim().to_owned(),
-        body: body.to_owned(),
-        span,
-        body_span,
-        files,
-    })
-}
-
-fn unknown_section(name: &str, suggestion: Option<String>, span: Span) -> DefError {
-    DefError::new(
-        ErrorKind::UnknownSection {
-            name: name.escape_debug().to_string(),
-            suggestion,
-        },
-        span,
-    )
-}
-
-/// Returns the body text as written and its span.
-fn body_of<'a>(text: &'a str, line: Line<'a>, body_lines: &[Line<'a>]) -> (&'a str, Span) {
-    match (body_lines.first(), body_lines.last()) {
-        (Some(first), Some(last)) => (
-            &text[first.offset..last.end],
-            Span {
-                offset: first.offset,
-                len: last.end - first.offset,
-                line: first.number,
-                column: 1,
-            },
-        ),
-        _ => (
-            "",
-            Span {
-                offset: line.end,
-                len: 0,
-                line: line.number + 1,
-                column: 1,
-            },
-        ),
-    }
-}
-
-/// Reads the entries of a `%files` body: one per line, blank and `#` lines skipped.
-fn files_entries(body_lines: &[Line<'_>], errors: &mut Vec<DefError>) -> Vec<FileEntry> {
-    let mut entries = Vec::new();
-    for line in body_lines {
-        let trimmed = line.text.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        match files_entry(trimmed) {
-            Some((source, destination)) => entries.push(FileEntry {
-                source: source.to_owned(),
-                destination: destination.to_owned(),
-                span: line.span_of(trimmed),
-            }),
-            None => errors.push(DefError::new(
-                ErrorKind::FilesLineUnsplittable {
-                    line: trimmed.to_owned(),
-                },
-                line.span_of(trimmed),
-            )),
-        }
-    }
-    entries
 }
 
 #[cfg(test)]
@@ -579,81 +379,6 @@ mod tests {
         }
         assert_eq!(error_of("# nothing\n\n"), ErrorKind::EmptyDefinition);
         assert_eq!(error_of(""), ErrorKind::EmptyDefinition);
-    }
-
-    #[test]
-    fn app_sections() {
-        assert_eq!(
-            summarise(
-                "Bootstrap: docker\n%appinstall foo\n make\n%apprun foo\n run\n%appfiles foo\n a b\n"
-            ),
-            Ok(vec![stage(
-                &["bootstrap=docker"],
-                &["%appinstall foo", "%apprun foo", "%appfiles foo"],
-                &[],
-            )])
-        );
-        assert_eq!(
-            error_of("Bootstrap: docker\n%apprun\n run\n"),
-            ErrorKind::AppNameMissing {
-                section: "apprun".to_owned()
-            }
-        );
-        assert_eq!(
-            error_of("Bootstrap: docker\n%AppRun foo\n run\n"),
-            ErrorKind::UnknownSection {
-                name: "AppRun".to_owned(),
-                suggestion: Some("%apprun".to_owned())
-            }
-        );
-    }
-
-    #[test]
-    fn section_errors() {
-        let cases: &[(&str, ErrorKind)] = &[
-            (
-                "Bootstrap: docker\n%runscirpt\n",
-                ErrorKind::UnknownSection {
-                    name: "runscirpt".to_owned(),
-                    suggestion: Some("%runscript".to_owned()),
-                },
-            ),
-            (
-                "Bootstrap: docker\n%post\ncat <<EOF\n%define x\nEOF\n",
-                ErrorKind::UnknownSection {
-                    name: "define".to_owned(),
-                    suggestion: None,
-                },
-            ),
-            (
-                "Bootstrap: docker\n%post\t-c /bin/bash\n",
-                ErrorKind::UnknownSection {
-                    name: "post\\t-c".to_owned(),
-                    suggestion: Some("%post".to_owned()),
-                },
-            ),
-            (
-                "Bootstrap: docker\n  %post\n",
-                ErrorKind::IndentedSection {
-                    line: "%post".to_owned(),
-                },
-            ),
-            (
-                "%labels\n\n  \n",
-                ErrorKind::SectionBodyMissing {
-                    section: "labels".to_owned(),
-                },
-            ),
-            (
-                "Bootstrap: docker\n%files\n \"\n",
-                ErrorKind::FilesLineUnsplittable {
-                    line: "\"".to_owned(),
-                },
-            ),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(&error_of(text), expected, "{text:?}");
-        }
     }
 
     #[test]
