@@ -145,8 +145,17 @@ fn compare(text: &str, expected: &Value) -> Vec<String> {
                 "stage {index}: header values expected {want_header:?}, parsed {got_header:?}"
             ));
         }
-        let want_files = files_of(want);
-        let got_files = parsed_files(&definition, index);
+        let (mut want_files, merged) = files_of(want);
+        let mut got_files = parsed_files(&definition, index);
+        // Where SingularityCE kept sections apart whose arguments differ only in whitespace,
+        // its entry order within the merged group is not file order; compare those as sets.
+        for args in merged {
+            for (group_args, entries) in want_files.iter_mut().chain(got_files.iter_mut()) {
+                if *group_args == args {
+                    entries.sort();
+                }
+            }
+        }
         if want_files != got_files {
             differences.push(format!(
                 "stage {index}: %files expected {want_files:?}, parsed {got_files:?}"
@@ -172,8 +181,10 @@ fn header_of(stage: &Value) -> BTreeMap<String, String> {
 
 /// SingularityCE merges `%files` sections with the same arguments into one entry; its
 /// arguments are untrimmed, sifbake's trimmed, so both sides are grouped by trimmed arguments.
-fn files_of(stage: &Value) -> FilesGroups {
+/// Also returns the trimmed arguments of groups that this regrouping merged.
+fn files_of(stage: &Value) -> (FilesGroups, Vec<String>) {
     let mut groups = FilesGroups::new();
+    let mut merged = Vec::new();
     for group in stage["buildData"]["files"].as_array().into_iter().flatten() {
         let entries = group["files"]
             .as_array()
@@ -185,13 +196,13 @@ fn files_of(stage: &Value) -> FilesGroups {
                     entry["destination"].as_str().unwrap_or_default().to_owned(),
                 )
             });
-        add_group(
-            &mut groups,
-            group["args"].as_str().unwrap_or_default(),
-            entries,
-        );
+        let args = group["args"].as_str().unwrap_or_default();
+        if groups.iter().any(|(existing, _)| existing == args.trim()) {
+            merged.push(args.trim().to_owned());
+        }
+        add_group(&mut groups, args, entries);
     }
-    groups
+    (groups, merged)
 }
 
 fn parsed_files(definition: &Definition, index: usize) -> FilesGroups {

@@ -56,8 +56,14 @@ pub(crate) fn parse_header(lines: &[Line<'_>]) -> (Vec<HeaderField>, Vec<DefErro
     // SingularityCE decides "is this line a continuation?" by the pending value alone, so a
     // keyword continued with an empty value (`From: \`) leaves the next line a keyword line.
     let mut continued: Option<Continued<'_>> = None;
+    // SingularityCE trims the header as a whole first, so blank lines at its end are never
+    // seen (and cannot interrupt a continuation); comment lines at its end still are.
+    let used = lines
+        .iter()
+        .rposition(|line| !line.text.trim().is_empty())
+        .map_or(0, |last| last + 1);
 
-    for line in lines {
+    for line in &lines[..used] {
         let trimmed = line.text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             if let Some(pending) = continued.take_if(|pending| !pending.key.is_empty()) {
@@ -258,6 +264,15 @@ mod tests {
                 keyword: "From".to_owned()
             }]
         );
+    }
+
+    #[test]
+    fn trailing_blank_lines_end_the_header_silently() {
+        let (fields, errors) = header("Bootstrap: docker\nFrom: x \\\n  \n\n");
+        assert!(errors.is_empty());
+        assert_eq!(fields, pairs(&[("bootstrap", "docker")]));
+        let (_, errors) = header("From: x \\\n# comment\n");
+        assert_eq!(errors.len(), 1);
     }
 
     #[test]
