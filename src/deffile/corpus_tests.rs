@@ -21,6 +21,10 @@ use super::{Definition, parse};
 const ALLOW_LIST: &[(&str, &str)] = &[];
 
 #[test]
+#[expect(
+    clippy::print_stdout,
+    reason = "the test reports what it checked, or why it checked nothing"
+)]
 fn parse_agrees_with_singularityce_on_the_corpus() {
     let corpus = std::env::var_os("SIFBAKE_CORPUS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),

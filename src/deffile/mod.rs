@@ -4,6 +4,9 @@
 //! sections, `%files` entries) and rejects what it rejects; [`render`] substitutes build
 //! arguments stage by stage. Errors carry spans for miette but no source text.
 
+// A pure parsing module: it returns values and never prints (STYLE.md §2, "Pure core").
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod error;
 mod files;
 mod header;
