@@ -54,11 +54,9 @@ pub(crate) fn parse_stages(text: &str) -> Result<Vec<ParsedStage>, DefError> {
     let mut stages = Vec::new();
     let mut errors = Vec::new();
     for chunk in split_stages(&lines) {
-        match parse_chunk(text, chunk) {
-            Ok(Some(stage)) => stages.push(ParsedStage {
-                range: chunk[0].offset..chunk[chunk.len() - 1].end,
-                stage,
-            }),
+        let tokens = tokenize(chunk);
+        match parse_chunk(text, &tokens) {
+            Ok(Some((stage, range))) => stages.push(ParsedStage { range, stage }),
             Ok(None) => {}
             Err(mut chunk_errors) => errors.append(&mut chunk_errors),
         }
@@ -80,16 +78,18 @@ pub(crate) fn parse_stages(text: &str) -> Result<Vec<ParsedStage>, DefError> {
 
 /// Cuts the lines before every `bootstrap:` line; drops an empty first piece.
 fn split_stages<'l, 'a>(lines: &'l [Line<'a>]) -> Vec<&'l [Line<'a>]> {
-    let mut starts: Vec<usize> = (0..lines.len())
-        .filter(|&index| index > 0 && starts_stage(lines[index].text))
-        .collect();
-    starts.insert(0, 0);
-    starts.push(lines.len());
-    starts
-        .windows(2)
-        .map(|pair| &lines[pair[0]..pair[1]])
-        .filter(|chunk| !chunk.is_empty())
-        .collect()
+    let mut chunks = Vec::new();
+    let mut rest = lines;
+    while !rest.is_empty() {
+        let len = rest
+            .iter()
+            .skip(1)
+            .position(|line| starts_stage(line.text))
+            .map_or(rest.len(), |at| at + 1);
+        chunks.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    chunks
 }
 
 /// Returns true if and only if `line` matches `(?i)^bootstrap:`.
@@ -103,26 +103,61 @@ fn starts_stage(line: &str) -> bool {
     })
 }
 
-/// Parses one stage; `Ok(None)` when SingularityCE would find it empty and drop it.
-fn parse_chunk<'a>(text: &'a str, lines: &[Line<'a>]) -> Result<Option<Stage>, Vec<DefError>> {
-    let chunk_end = lines[lines.len() - 1].end;
-    let mut tokens: Vec<&[Line<'a>]> = Vec::new();
-    let mut start = 0;
-    for index in 1..=lines.len() {
-        if index == lines.len() || lines[index].is_section() {
-            tokens.push(&lines[start..index]);
-            start = index;
-        }
+/// A header or a section: its first line and the lines after it, up to the next section.
+struct Token<'l, 'a> {
+    /// Every line of the token.
+    all: &'l [Line<'a>],
+    /// The first line (a section's `%name` line).
+    line: Line<'a>,
+    /// The lines after the first.
+    rest: &'l [Line<'a>],
+}
+
+impl Token<'_, '_> {
+    /// Returns the byte offset just past the token.
+    fn end(&self) -> usize {
+        self.rest.last().map_or(self.line.end, |last| last.end)
     }
+}
+
+/// Splits a stage's lines before every section line, as SingularityCE's scanner does.
+fn tokenize<'l, 'a>(lines: &'l [Line<'a>]) -> Vec<Token<'l, 'a>> {
+    let mut tokens = Vec::new();
+    let mut remaining = lines;
+    while let Some((line, after)) = remaining.split_first() {
+        let len = after
+            .iter()
+            .position(Line::is_section)
+            .unwrap_or(after.len());
+        tokens.push(Token {
+            all: &remaining[..=len],
+            line: *line,
+            rest: &after[..len],
+        });
+        remaining = &after[len..];
+    }
+    tokens
+}
+
+/// Parses one stage's tokens; `Ok(None)` when SingularityCE would find the stage empty and
+/// drop it (or it has no lines at all).
+fn parse_chunk(
+    text: &str,
+    tokens: &[Token<'_, '_>],
+) -> Result<Option<(Stage, Range<usize>)>, Vec<DefError>> {
+    let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else {
+        return Ok(None);
+    };
+    let range = first.line.offset..last.end();
 
     let mut errors = Vec::new();
-    check_token_sizes(text, chunk_end, &tokens, &mut errors);
+    check_token_sizes(text, range.end, tokens, &mut errors);
 
-    let header_less = lines[0].is_section();
+    let header_less = first.line.is_section();
     let (header, section_tokens) = if header_less {
-        (Vec::new(), &tokens[..])
+        (Vec::new(), tokens)
     } else {
-        let (fields, header_errors) = parse_header(tokens[0]);
+        let (fields, header_errors) = parse_header(first.all);
         errors.extend(header_errors);
         (fields, &tokens[1..])
     };
@@ -131,9 +166,14 @@ fn parse_chunk<'a>(text: &'a str, lines: &[Line<'a>]) -> Result<Option<Stage>, V
     let mut sections = Vec::new();
     for (index, token) in section_tokens.iter().enumerate() {
         let first_of_header_less = header_less && index == 0;
-        if let Some(section) =
-            parse_section(text, token, first_of_header_less, &mut content, &mut errors)
-        {
+        if let Some(section) = parse_section(
+            text,
+            token.line,
+            token.rest,
+            first_of_header_less,
+            &mut content,
+            &mut errors,
+        ) {
             sections.push(section);
         }
     }
@@ -155,12 +195,15 @@ fn parse_chunk<'a>(text: &'a str, lines: &[Line<'a>]) -> Result<Option<Stage>, V
         .first()
         .map(|field| field.span)
         .or_else(|| sections.first().map(|section: &Section| section.span))
-        .unwrap_or_else(|| lines[0].trimmed_span());
-    Ok(Some(Stage {
-        header,
-        sections,
-        span,
-    }))
+        .unwrap_or_else(|| first.line.trimmed_span());
+    Ok(Some((
+        Stage {
+            header,
+            sections,
+            span,
+        },
+        range,
+    )))
 }
 
 /// Reports headers and sections too long for SingularityCE's 64 KiB scanner buffer.
@@ -170,27 +213,32 @@ fn parse_chunk<'a>(text: &'a str, lines: &[Line<'a>]) -> Result<Option<Stage>, V
 fn check_token_sizes(
     text: &str,
     chunk_end: usize,
-    tokens: &[&[Line<'_>]],
+    tokens: &[Token<'_, '_>],
     errors: &mut Vec<DefError>,
 ) {
     for (index, token) in tokens.iter().enumerate() {
-        let start = token[0].offset;
+        let start = token.line.offset;
         let fits = match tokens.get(index + 1) {
-            Some(next) if text.as_bytes().get(next[0].end - 1) == Some(&b'\n') => {
-                next[0].end - start <= SCANNER_LIMIT
+            Some(next) if text[..next.line.end].ends_with('\n') => {
+                next.line.end - start <= SCANNER_LIMIT
             }
             _ => chunk_end - start < SCANNER_LIMIT,
         };
         if !fits {
-            let what = if token[0].is_section() {
-                let word = token[0].text.split_whitespace().next().unwrap_or_default();
+            let what = if token.line.is_section() {
+                let word = token
+                    .line
+                    .text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default();
                 format!("section `{word}`")
             } else {
                 "the header".to_owned()
             };
             errors.push(DefError::new(
                 ErrorKind::SectionTooLong { what },
-                token[0].trimmed_span(),
+                token.line.trimmed_span(),
             ));
         }
     }

@@ -56,13 +56,12 @@ pub(crate) struct Content<'a> {
 /// Parses one section token: its line and the lines up to the next section.
 pub(crate) fn parse_section<'a>(
     text: &'a str,
-    token: &[Line<'a>],
+    line: Line<'a>,
+    body_lines: &[Line<'a>],
     first_of_header_less: bool,
     content: &mut Content<'a>,
     errors: &mut Vec<DefError>,
 ) -> Option<Section> {
-    let line = token[0];
-    let body_lines = &token[1..];
     // Only the first token of a header-less stage is trimmed by SingularityCE.
     let raw = if first_of_header_less {
         line.text.trim_start()
