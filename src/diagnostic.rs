@@ -1,0 +1,355 @@
+//! Located problems in user input (manifest, definition files), collected rather than
+//! thrown, so `sifbake validate` can show every one of them at once.
+//!
+//! A [`Diagnostic`] carries its file, byte span, line and column. It renders as a miette
+//! report (a snippet with the line marked and a `help:` hint), as JSON, and later as a CI
+//! annotation, all from the same value.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+use serde::Serialize;
+
+/// A file the user wrote, as read, kept for snippets in error messages.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as shown to the user (relative to the working directory where possible).
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    /// Returns a shared source file.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
+        Arc::new(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        })
+    }
+}
+
+/// Why a user file could not be read as text.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file could not be read at all.
+    Io(std::io::Error),
+    /// The file is not UTF-8; the diagnostic points at the first bad byte.
+    Encoding(Box<Diagnostic>),
+}
+
+impl SourceFile {
+    /// Reads a file the user wrote, requiring UTF-8. `code` names the kind of file in the
+    /// encoding diagnostic (`manifest::encoding`, `deffile::encoding`).
+    pub fn read(
+        path: &std::path::Path,
+        name: String,
+        code: &'static str,
+    ) -> Result<Arc<Self>, ReadError> {
+        let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(name, text)),
+            Err(error) => {
+                let offset = error.utf8_error().valid_up_to();
+                let source =
+                    SourceFile::new(name, String::from_utf8_lossy(error.as_bytes()).into_owned());
+                Err(ReadError::Encoding(Box::new(
+                    Diagnostic::error(code, "the file is not valid UTF-8")
+                        .at(Location::new(&source, offset, 1))
+                        .help("save the file as UTF-8"),
+                )))
+            }
+        }
+    }
+}
+
+impl SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
+/// How bad a diagnostic is: errors stop the run (exit code 2), warnings do not.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A place in a source file.
+#[derive(Clone, Debug)]
+pub struct Location {
+    pub source: Arc<SourceFile>,
+    /// Byte offset and length in `source.text`.
+    pub offset: usize,
+    pub len: usize,
+    /// 1-based line and column (in characters).
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    /// Returns the location of a byte range, computing its line and column.
+    pub fn new(source: &Arc<SourceFile>, offset: usize, len: usize) -> Self {
+        let offset = floor_char_boundary(&source.text, offset.min(source.text.len()));
+        let len = len.min(source.text.len() - offset);
+        let (line, column) = line_column(&source.text, offset);
+        Location {
+            source: Arc::clone(source),
+            offset,
+            len,
+            line,
+            column,
+        }
+    }
+
+    /// Returns the location of a whole 1-based line (for tools that only report lines).
+    pub fn of_line(source: &Arc<SourceFile>, line: usize) -> Self {
+        let text = &source.text;
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let len = text[start..].find('\n').unwrap_or(text.len() - start);
+        Location::new(source, start, len)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.source.name, self.line, self.column)
+    }
+}
+
+/// One problem in the user's input.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// A stable, greppable identifier such as `manifest::unknown-key`.
+    pub code: &'static str,
+    /// What is wrong, as a lowercase sentence fragment.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+    pub location: Option<Location>,
+    /// Text shown under the marked span.
+    pub label: Option<String>,
+}
+
+impl Diagnostic {
+    /// Returns an error with a message.
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            help: None,
+            location: None,
+            label: None,
+        }
+    }
+
+    /// Returns a warning with a message.
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    /// Attaches a location.
+    #[must_use]
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// Attaches a location when there is one.
+    #[must_use]
+    pub fn at_opt(mut self, location: Option<Location>) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// Attaches a hint saying what to do.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Attaches a label shown under the marked span.
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Converts another crate's located error (its first label) into a diagnostic in `source`.
+    pub fn from_miette(
+        code: &'static str,
+        error: &dyn miette::Diagnostic,
+        source: &Arc<SourceFile>,
+    ) -> Self {
+        let location = error
+            .labels()
+            .and_then(|mut labels| labels.next())
+            .map(|label| Location::new(source, label.offset(), label.len()));
+        let mut diagnostic = Diagnostic::error(code, error.to_string()).at_opt(location);
+        if let Some(help) = error.help() {
+            diagnostic = diagnostic.help(help.to_string());
+        }
+        diagnostic
+    }
+
+    /// Returns true if and only if this diagnostic stops the run.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Returns the plain-data view used for JSON output.
+    pub fn to_record(&self) -> DiagnosticRecord {
+        DiagnosticRecord {
+            severity: self.severity,
+            code: self.code,
+            message: self.message.clone(),
+            help: self.help.clone(),
+            file: self.location.as_ref().map(|l| l.source.name.clone()),
+            line: self.location.as_ref().map(|l| l.line),
+            column: self.location.as_ref().map(|l| l.column),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.location
+            .as_ref()
+            .map(|l| &*l.source as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let location = self.location.as_ref()?;
+        let span = miette::LabeledSpan::new_primary_with_span(
+            self.label.clone(),
+            SourceSpan::new(location.offset.into(), location.len),
+        );
+        Some(Box::new(std::iter::once(span)))
+    }
+}
+
+/// A diagnostic as plain data, for `--format json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiagnosticRecord {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub help: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// Returns the 1-based line and character column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// Returns true if and only if any diagnostic is an error.
+pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics.iter().any(Diagnostic::is_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "ab\nçd\r\nef";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 3), (2, 1));
+        assert_eq!(line_column(text, 5), (2, 2));
+        assert_eq!(line_column(text, 8), (3, 1));
+        assert_eq!(line_column(text, 100), (3, 3));
+    }
+
+    #[test]
+    fn of_line_spans_the_line() {
+        let source = SourceFile::new("f", "one\ntwo\nthree");
+        let location = Location::of_line(&source, 2);
+        assert_eq!((location.offset, location.len, location.line), (4, 3, 2));
+        assert_eq!(location.to_string(), "f:2:1");
+    }
+
+    #[test]
+    fn renders_file_line_and_help() {
+        let source = SourceFile::new("sifbake.yaml", "version: 1\ntargetz: {}\n");
+        let diagnostic = Diagnostic::error("manifest::unknown-key", "unknown key `targetz`")
+            .at(Location::new(&source, 11, 7))
+            .help("did you mean `targets`?");
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .render_report(&mut out, &diagnostic)
+            .expect("render");
+        assert!(out.contains("sifbake.yaml:2:1"), "{out}");
+        assert!(out.contains("targetz: {}"), "{out}");
+        assert!(out.contains("did you mean `targets`?"), "{out}");
+    }
+}
