@@ -3,7 +3,7 @@
 //! Data flows one way: parse (`manifest`, `deffile`) → resolve (`graph`, `lint`) → plan →
 //! execute → report. A module only uses modules to its left in that chain, plus the shared
 //! vocabulary (`libref`, `diagnostic`).
-
 pub mod deffile;
 pub mod diagnostic;
 pub mod libref;
+pub mod manifest;

@@ -1,0 +1,433 @@
+//! Turns `%files` sources and `inputs` globs into the repository files they name, refusing
+//! any path that leaves the repository.
+//!
+//! Paths are handled as repository-relative, `/`-separated strings: that is what the input
+//! digest hashes and what reports show, the same on every machine and checkout.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobMatcher};
+
+/// Why a path could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum PathProblem {
+    #[error("`{path}` is an absolute path")]
+    Absolute { path: String },
+    #[error("`{path}` leaves the repository")]
+    Escapes { path: String },
+    #[error("`{pattern}` is not a valid glob: {message}")]
+    InvalidGlob { pattern: String, message: String },
+    #[error("`{path}` matches no file")]
+    NoMatch { path: String },
+    #[error("`{link}` is a symbolic link to `{target}`, outside the repository")]
+    SymlinkEscapes { link: String, target: String },
+    #[error("cannot read `{path}`: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl PathProblem {
+    /// Returns what the user can do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            PathProblem::Absolute { .. } | PathProblem::Escapes { .. } => {
+                "remote builds upload only files inside the repository; move the file into \
+                 it and refer to it with a relative path"
+            }
+            PathProblem::SymlinkEscapes { .. } => {
+                "sifbake never uploads files from outside the repository; copy the file into \
+                 the repository instead of linking to it"
+            }
+            PathProblem::InvalidGlob { .. } => "check the brackets and braces of the pattern",
+            PathProblem::NoMatch { .. } => {
+                "paths are relative to the target's context directory (the definition \
+                 file's directory unless `context:` says otherwise); check the spelling"
+            }
+            PathProblem::Unreadable { .. } => "check the file's permissions",
+        }
+    }
+}
+
+/// Returns true if and only if `text` holds glob syntax (`*`, `?`, `[`), as Go's
+/// `filepath.Glob`, which SingularityCE uses for `%files`, understands it.
+pub fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
+/// Joins a repository-relative directory and a relative path, resolving `.` and `..`
+/// lexically. Fails when the result would leave the repository or `path` is absolute.
+pub fn join_relative(base: &str, path: &str) -> Result<String, PathProblem> {
+    if path.starts_with('/') {
+        return Err(PathProblem::Absolute {
+            path: path.to_owned(),
+        });
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for component in base.split('/').chain(path.split('/')) {
+        match component {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(PathProblem::Escapes {
+                        path: path.to_owned(),
+                    });
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Resolves one `%files` source (a file, a directory or a glob) relative to `context`, a
+/// repository-relative directory. Directories are walked recursively, as the build client
+/// does when it packs the build context (PROTOCOL.md §2.5).
+pub fn resolve_files_source(
+    root: &Path,
+    context: &str,
+    source: &str,
+) -> Result<Vec<String>, PathProblem> {
+    let path = join_relative(context, source)?;
+    let mut found = BTreeSet::new();
+    if is_glob(&path) {
+        let matcher = glob_matcher(&path)?;
+        walk_matches(root, &path, &matcher, true, &mut found)?;
+    } else {
+        let full = root.join(&path);
+        check_inside(root, &full, &path)?;
+        if !full.exists() {
+            return Err(PathProblem::NoMatch {
+                path: source.to_owned(),
+            });
+        }
+        collect(root, &path, &mut found, &mut BTreeSet::new())?;
+    }
+    if found.is_empty() {
+        return Err(PathProblem::NoMatch {
+            path: source.to_owned(),
+        });
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Resolves an `inputs` glob relative to `base` (the manifest's directory within the
+/// repository). `**` crosses directories; `*` does not. Only files match.
+pub fn resolve_input_glob(
+    root: &Path,
+    base: &str,
+    pattern: &str,
+) -> Result<Vec<String>, PathProblem> {
+    let path = join_relative(base, pattern)?;
+    let matcher = glob_matcher(&path)?;
+    let mut found = BTreeSet::new();
+    walk_matches(root, &path, &matcher, false, &mut found)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Returns the files of the repository that match a glob of repository-relative paths.
+pub fn glob_files(root: &Path, pattern: &str) -> Result<Vec<String>, PathProblem> {
+    resolve_input_glob(root, "", pattern)
+}
+
+fn glob_matcher(pattern: &str) -> Result<GlobMatcher, PathProblem> {
+    // literal_separator: `*` must not cross `/` (CRATES.md, globset gotcha).
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|error| PathProblem::InvalidGlob {
+            pattern: pattern.to_owned(),
+            message: error.kind().to_string(),
+        })
+}
+
+/// Walks the directory that holds the glob's literal prefix and collects what matches.
+fn walk_matches(
+    root: &Path,
+    pattern: &str,
+    matcher: &GlobMatcher,
+    directories_match: bool,
+    found: &mut BTreeSet<String>,
+) -> Result<(), PathProblem> {
+    let prefix: Vec<&str> = pattern
+        .split('/')
+        .take_while(|component| !is_glob(component))
+        .collect();
+    // The last literal component may be a file name, not a directory.
+    let mut start = prefix.join("/");
+    while !start.is_empty() && !root.join(&start).is_dir() {
+        start = start
+            .rsplit_once('/')
+            .map_or(String::new(), |(dir, _)| dir.to_owned());
+    }
+    if start.is_empty() && !root.is_dir() {
+        return Ok(());
+    }
+    let mut pending = vec![start];
+    let mut visited = BTreeSet::new();
+    while let Some(dir) = pending.pop() {
+        let full = if dir.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&dir)
+        };
+        if !remember_directory(&full, &mut visited, &dir)? {
+            continue;
+        }
+        for (name, path) in read_dir_sorted(&full, &dir)? {
+            if name == ".git" {
+                continue;
+            }
+            let relative = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            let kind = entry_kind(root, &path, &relative)?;
+            let matched = matcher.is_match(&relative);
+            match kind {
+                EntryKind::Directory => {
+                    if matched && directories_match {
+                        collect(root, &relative, found, &mut visited)?;
+                    } else {
+                        pending.push(relative);
+                    }
+                }
+                EntryKind::File => {
+                    if matched {
+                        found.insert(relative);
+                    }
+                }
+                EntryKind::Other => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds a file, or every file under a directory, to `found`.
+fn collect(
+    root: &Path,
+    relative: &str,
+    found: &mut BTreeSet<String>,
+    visited: &mut BTreeSet<PathBuf>,
+) -> Result<(), PathProblem> {
+    let full = root.join(relative);
+    match entry_kind(root, &full, relative)? {
+        EntryKind::File => {
+            found.insert(relative.to_owned());
+        }
+        EntryKind::Directory => {
+            if !remember_directory(&full, visited, relative)? {
+                return Ok(());
+            }
+            for (name, _) in read_dir_sorted(&full, relative)? {
+                collect(root, &format!("{relative}/{name}"), found, visited)?;
+            }
+        }
+        EntryKind::Other => {}
+    }
+    Ok(())
+}
+
+enum EntryKind {
+    Directory,
+    File,
+    Other,
+}
+
+/// Classifies an entry, following symbolic links only when they stay in the repository.
+fn entry_kind(root: &Path, full: &Path, relative: &str) -> Result<EntryKind, PathProblem> {
+    let unreadable = |source| PathProblem::Unreadable {
+        path: relative.to_owned(),
+        source,
+    };
+    let metadata = fs::symlink_metadata(full).map_err(unreadable)?;
+    let metadata = if metadata.file_type().is_symlink() {
+        check_inside(root, full, relative)?;
+        fs::metadata(full).map_err(unreadable)?
+    } else {
+        metadata
+    };
+    Ok(if metadata.is_dir() {
+        EntryKind::Directory
+    } else if metadata.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    })
+}
+
+/// Fails unless `full`, with every symbolic link resolved, lies inside `root`.
+fn check_inside(root: &Path, full: &Path, relative: &str) -> Result<(), PathProblem> {
+    let Ok(target) = fs::canonicalize(full) else {
+        // A dangling link or a missing file: reported as "no match" by the caller.
+        return Ok(());
+    };
+    let root = fs::canonicalize(root).map_err(|source| PathProblem::Unreadable {
+        path: root.display().to_string(),
+        source,
+    })?;
+    if target.starts_with(&root) {
+        Ok(())
+    } else {
+        Err(PathProblem::SymlinkEscapes {
+            link: relative.to_owned(),
+            target: target.display().to_string(),
+        })
+    }
+}
+
+/// Records a directory by its real path; returns false if it was seen already (a link loop).
+fn remember_directory(
+    full: &Path,
+    visited: &mut BTreeSet<PathBuf>,
+    relative: &str,
+) -> Result<bool, PathProblem> {
+    let real = fs::canonicalize(full).map_err(|source| PathProblem::Unreadable {
+        path: relative.to_owned(),
+        source,
+    })?;
+    Ok(visited.insert(real))
+}
+
+fn read_dir_sorted(full: &Path, relative: &str) -> Result<Vec<(String, PathBuf)>, PathProblem> {
+    let unreadable = |source| PathProblem::Unreadable {
+        path: if relative.is_empty() {
+            ".".to_owned()
+        } else {
+            relative.to_owned()
+        },
+        source,
+    };
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(full).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        // Names that are not UTF-8 cannot appear in a manifest or def file; skip them.
+        if let Ok(name) = entry.file_name().into_string() {
+            entries.push((name, entry.path()));
+        }
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for file in files {
+            let path = dir.path().join(file);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(&path, file).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn join_relative_resolves_dots_and_refuses_escapes() {
+        assert_eq!(
+            join_relative("defs", "a.txt").ok(),
+            Some("defs/a.txt".into())
+        );
+        assert_eq!(join_relative("defs", "../a.txt").ok(), Some("a.txt".into()));
+        assert_eq!(join_relative("", "./x/./y").ok(), Some("x/y".into()));
+        assert!(matches!(
+            join_relative("defs", "../../a"),
+            Err(PathProblem::Escapes { .. })
+        ));
+        assert!(matches!(
+            join_relative("defs", "/etc/passwd"),
+            Err(PathProblem::Absolute { .. })
+        ));
+    }
+
+    #[test]
+    fn files_sources_cover_files_directories_and_globs() {
+        let dir = tree(&[
+            "defs/app/a.txt",
+            "defs/app/sub/b.txt",
+            "defs/c.py",
+            "defs/d.py",
+        ]);
+        let root = dir.path();
+        assert_eq!(
+            resolve_files_source(root, "defs", "app").expect("dir"),
+            vec!["defs/app/a.txt", "defs/app/sub/b.txt"]
+        );
+        assert_eq!(
+            resolve_files_source(root, "defs", "*.py").expect("glob"),
+            vec!["defs/c.py", "defs/d.py"]
+        );
+        assert_eq!(
+            resolve_files_source(root, "defs/app", "../c.py").expect("file"),
+            vec!["defs/c.py"]
+        );
+        assert!(matches!(
+            resolve_files_source(root, "defs", "missing.txt"),
+            Err(PathProblem::NoMatch { .. })
+        ));
+        assert!(matches!(
+            resolve_files_source(root, "defs", "*.rs"),
+            Err(PathProblem::NoMatch { .. })
+        ));
+    }
+
+    #[test]
+    fn star_does_not_cross_directories_but_double_star_does() {
+        let dir = tree(&["req/a.txt", "req/deep/b.txt"]);
+        let root = dir.path();
+        assert_eq!(
+            resolve_input_glob(root, "", "req/*.txt").expect("glob"),
+            vec!["req/a.txt"]
+        );
+        assert_eq!(
+            resolve_input_glob(root, "", "req/**/*.txt").expect("glob"),
+            vec!["req/a.txt", "req/deep/b.txt"]
+        );
+    }
+
+    #[test]
+    fn symlinks_out_of_the_repository_are_refused() {
+        let outside = tree(&["secret.txt"]);
+        let dir = tree(&["defs/ok.txt"]);
+        let root = dir.path();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            root.join("defs/link.txt"),
+        )
+        .expect("symlink");
+        std::os::unix::fs::symlink(root.join("defs/ok.txt"), root.join("defs/inside.txt"))
+            .expect("symlink");
+        assert!(matches!(
+            resolve_files_source(root, "defs", "link.txt"),
+            Err(PathProblem::SymlinkEscapes { .. })
+        ));
+        assert!(matches!(
+            resolve_files_source(root, "defs", "*.txt"),
+            Err(PathProblem::SymlinkEscapes { .. })
+        ));
+        assert_eq!(
+            resolve_files_source(root, "defs", "inside.txt").expect("inside"),
+            vec!["defs/inside.txt"]
+        );
+    }
+
+    #[test]
+    fn symlink_loops_end() {
+        let dir = tree(&["d/a.txt"]);
+        std::os::unix::fs::symlink(dir.path().join("d"), dir.path().join("d/loop"))
+            .expect("symlink");
+        let files = resolve_files_source(dir.path(), "", "d").expect("walk");
+        assert_eq!(files, vec!["d/a.txt"]);
+    }
+}

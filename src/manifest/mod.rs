@@ -1,0 +1,18 @@
+//! The manifest, `sifbake.yaml`: its schema, loading, and the checks that need no network.
+
+mod files;
+mod load;
+mod model;
+mod schema;
+mod suggest;
+mod tag_rule;
+mod target;
+mod yaml;
+
+pub use files::{PathProblem, glob_files, is_glob, join_relative};
+pub use load::{LoadRequest, SUPPORTED_VERSION, default_tag_rules, load, parse_duration};
+pub use model::{DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Target};
+pub use suggest::did_you_mean;
+pub use tag_rule::{
+    Condition, DEFAULT_SHA_LENGTH, EVENT_NAMES, SEMVER_PLACEHOLDERS, TagRule, TagRuleKind,
+};
