@@ -5,5 +5,8 @@
 //! vocabulary (`libref`, `diagnostic`).
 pub mod deffile;
 pub mod diagnostic;
+pub mod graph;
 pub mod libref;
+pub mod lint;
 pub mod manifest;
+pub mod project;
