@@ -3,10 +3,68 @@
 //! Data flows one way: parse (`manifest`, `deffile`) → resolve (`graph`, `lint`) → plan →
 //! execute → report. A module only uses modules to its left in that chain, plus the shared
 //! vocabulary (`libref`, `diagnostic`).
+
+pub mod cli;
+pub mod commands;
 pub mod deffile;
 pub mod diagnostic;
+pub mod env;
+pub mod exit;
 pub mod graph;
 pub mod libref;
 pub mod lint;
 pub mod manifest;
 pub mod project;
+pub mod report;
+pub mod settings;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Output;
+use crate::settings::Settings;
+
+/// Runs sifbake with the process's arguments and environment; returns the exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(error) => {
+            let _ = writeln!(
+                io::stderr(),
+                "error: cannot read the current directory: {error}"
+            );
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+    };
+    let settings = Settings::resolve(
+        &cli,
+        cwd,
+        &|name| std::env::var(name).ok(),
+        io::stderr().is_terminal(),
+    );
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    let mut output = Output {
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        color: settings.color,
+    };
+    let result = match &cli.command {
+        Command::Validate(args) => commands::validate::run(&settings, args, &mut output),
+        Command::Inspect(args) => commands::inspect::run(&settings, args, &mut output),
+    };
+    match result.and_then(|code| output.stdout.flush().map(|()| code)) {
+        Ok(code) => ExitCode::from(code),
+        // A closed pipe (`sifbake plan | head`) is the reader's choice, not a failure
+        // (ripgrep does the same, BurntSushi/ripgrep#200).
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::SUCCESS),
+        Err(error) => {
+            let _ = writeln!(output.stderr, "error: cannot write output: {error}");
+            ExitCode::from(exit::BAD_INPUT)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The command line as typed: clap definitions and nothing else ("low" arguments).
+//! `settings.rs` resolves them against the environment and defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+/// Build Singularity definition files on a remote build service, only when they changed,
+/// and tag the images by git ref.
+#[derive(Debug, Parser)]
+#[command(name = "sifbake", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Run as if started in DIR, the repository root.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true, env = env::SIFBAKE_DIRECTORY)]
+    pub directory: Option<PathBuf>,
+
+    /// When to use colour (`NO_COLOR` is honoured).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, env = env::SIFBAKE_COLOR)]
+    pub color: ColorChoice,
+
+    /// Print more detail (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print less: only errors and the result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest and every definition file it names, without a network.
+    Validate(ValidateArgs),
+    /// Show what sifbake reads in one definition file.
+    Inspect(InspectArgs),
+}
+
+/// Where the manifest is.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The manifest [default: sifbake.yaml in the repository root].
+    #[arg(short = 'f', long = "file", value_name = "FILE", env = env::SIFBAKE_FILE)]
+    pub file: Option<PathBuf>,
+}
+
+/// `sifbake validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+}
+
+/// `sifbake inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The definition file.
+    #[arg(value_name = "FILE.def")]
+    pub file: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+}
+
+/// Human or machine output.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

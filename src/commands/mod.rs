@@ -1,0 +1,8 @@
+//! One file per subcommand. Each takes the resolved settings and its own arguments, writes
+//! through an [`Output`], and returns the exit code.
+
+pub mod inspect;
+pub mod output;
+pub mod validate;
+
+pub use output::Output;

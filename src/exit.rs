@@ -1,0 +1,14 @@
+//! Exit codes, and the one place errors are mapped to them (DESIGN.md, "Command line").
+
+/// Everything worked.
+pub const SUCCESS: u8 = 0;
+/// A build failed (the run itself completed).
+pub const BUILD_FAILED: u8 = 1;
+/// Bad input: manifest, definition file or command-line arguments.
+pub const BAD_INPUT: u8 = 2;
+/// Service, authentication or network trouble.
+pub const SERVICE: u8 = 3;
+/// Interrupted by SIGINT (128 + 2), after cancelling remote builds.
+pub const INTERRUPTED: u8 = 130;
+/// Terminated by SIGTERM (128 + 15), after cancelling remote builds.
+pub const TERMINATED: u8 = 143;

@@ -1,0 +1,143 @@
+//! The command line resolved against the environment and defaults, once, before any command
+//! runs ("high" arguments). Terminal facts and the environment are passed in for testability.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, ColorChoice, ManifestArgs};
+use crate::env;
+use crate::manifest::LoadRequest;
+
+/// The manifest file name looked for in the repository root.
+pub const MANIFEST_FILE_NAME: &str = "sifbake.yaml";
+
+/// Settings shared by every command.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The directory sifbake was started in; paths in messages are shown relative to it.
+    pub cwd: PathBuf,
+    /// `-C DIR`, resolved against `cwd`.
+    pub directory: Option<PathBuf>,
+    /// Whether stderr output may use colour.
+    pub color: bool,
+    /// -1 with `--quiet`, 0 by default, 1 and up with `-v`.
+    pub verbosity: i8,
+}
+
+impl Settings {
+    /// Resolves the global flags. `var` reads an environment variable.
+    pub fn resolve(
+        cli: &Cli,
+        cwd: PathBuf,
+        var: &dyn Fn(&str) -> Option<String>,
+        stderr_is_terminal: bool,
+    ) -> Self {
+        let no_color = var(env::NO_COLOR).is_some_and(|v| !v.is_empty());
+        let color = match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stderr_is_terminal && !no_color,
+        };
+        let directory = cli.directory.as_ref().map(|dir| cwd.join(dir));
+        let verbosity = if cli.quiet {
+            -1
+        } else {
+            i8::try_from(cli.verbose).unwrap_or(i8::MAX)
+        };
+        Settings {
+            cwd,
+            directory,
+            color,
+            verbosity,
+        }
+    }
+
+    /// Returns the directory relative paths on the command line are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.directory.as_deref().unwrap_or(&self.cwd)
+    }
+
+    /// Returns what to load for `-f FILE` (or its default).
+    pub fn manifest_request(&self, args: &ManifestArgs) -> LoadRequest {
+        let manifest = match &args.file {
+            Some(file) => self.base_dir().join(file),
+            None => self.base_dir().join(MANIFEST_FILE_NAME),
+        };
+        LoadRequest {
+            manifest,
+            root: self.directory.clone(),
+            display_base: self.cwd.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(args: &[&str], vars: &[(&str, &str)], terminal: bool) -> Settings {
+        let cli = Cli::parse_from(args);
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Settings::resolve(&cli, PathBuf::from("/work"), &lookup, terminal)
+    }
+
+    #[test]
+    fn colour_follows_flag_terminal_and_no_color() {
+        let table = [
+            (&["sifbake", "validate"][..], &[][..], true, true),
+            (&["sifbake", "validate"][..], &[][..], false, false),
+            (
+                &["sifbake", "validate"][..],
+                &[("NO_COLOR", "1")][..],
+                true,
+                false,
+            ),
+            (
+                &["sifbake", "validate"][..],
+                &[("NO_COLOR", "")][..],
+                true,
+                true,
+            ),
+            (
+                &["sifbake", "--color", "always", "validate"][..],
+                &[("NO_COLOR", "1")][..],
+                false,
+                true,
+            ),
+            (
+                &["sifbake", "--color=never", "validate"][..],
+                &[][..],
+                true,
+                false,
+            ),
+        ];
+        for (args, vars, terminal, expected) in table {
+            assert_eq!(
+                settings(args, vars, terminal).color,
+                expected,
+                "{args:?} {vars:?} {terminal}"
+            );
+        }
+    }
+
+    #[test]
+    fn manifest_defaults_to_the_root() {
+        let s = settings(&["sifbake", "-C", "repo", "validate"], &[], false);
+        let request = s.manifest_request(&ManifestArgs { file: None });
+        assert_eq!(request.manifest, PathBuf::from("/work/repo/sifbake.yaml"));
+        assert_eq!(request.root, Some(PathBuf::from("/work/repo")));
+        let s = settings(&["sifbake", "validate"], &[], false);
+        let request = s.manifest_request(&ManifestArgs {
+            file: Some("examples/sifbake.yaml".into()),
+        });
+        assert_eq!(
+            request.manifest,
+            PathBuf::from("/work/examples/sifbake.yaml")
+        );
+        assert_eq!(request.root, None);
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `sifbake` binary. One integration binary, a module per topic.
+
+/// Runs the binary in a scrubbed environment and checks what it printed.
+mod support;
+
+/// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
+mod cases;
+/// `sifbake inspect`.
+mod inspect;
+/// `sifbake validate` on examples/ and on generated trees.
+mod validate;
