@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod context;
 pub mod deffile;
 pub mod diagnostic;
 pub mod env;
@@ -17,6 +18,7 @@ pub mod manifest;
 pub mod project;
 pub mod report;
 pub mod settings;
+pub mod tags;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
