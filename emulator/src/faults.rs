@@ -6,8 +6,8 @@
 //! `"v1/build-ws/*"`, `"*"`. The first matching rule with firings left is used.
 //!
 //! HTTP actions (`status`, `rate-limit`, `latency`, `reset`) are applied by [`fault_layer`]
-//! before authentication; `drop-websocket` is consulted by the log stream and `fail-build`
-//! when a build is submitted (pattern matched against `POST v1/build`).
+//! before authentication; `drop-websocket` is consulted by the log stream, and `fail-build`
+//! and `shape-build` when a build is submitted (pattern matched against `POST v1/build`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -68,6 +68,19 @@ pub enum FaultAction {
     FailBuild {
         /// The reason printed in the build log.
         reason: String,
+    },
+    /// Shape the next submitted build as `# emulator:` directives would; set fields win
+    /// over the definition's directives.
+    ShapeBuild {
+        /// Build duration in milliseconds.
+        #[serde(default)]
+        duration_ms: Option<u64>,
+        /// Bytes of filler log.
+        #[serde(default)]
+        log_bytes: Option<u64>,
+        /// Failure reason.
+        #[serde(default)]
+        fail: Option<String>,
     },
 }
 
@@ -277,9 +290,9 @@ pub async fn fault_layer(State(state): State<AppState>, request: Request, next: 
             response
         }
         FaultAction::Reset { after_bytes } => reset_connection(request, after_bytes).await,
-        FaultAction::DropWebsocket { .. } | FaultAction::FailBuild { .. } => {
-            next.run(request).await
-        }
+        FaultAction::DropWebsocket { .. }
+        | FaultAction::FailBuild { .. }
+        | FaultAction::ShapeBuild { .. } => next.run(request).await,
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::directives::Directives;
 use crate::library::LibraryRef;
 use crate::timefmt::rfc3339_from_unix;
 
@@ -31,8 +32,9 @@ pub struct BuildRequest {
     pub context_digest: Option<String>,
     /// `workingDir`, `/` when absent.
     pub working_dir: String,
-    /// A failure forced by a `fail-build` fault.
-    pub forced_failure: Option<String>,
+    /// Directives forced by a `fail-build` or `shape-build` fault; they win over the
+    /// definition's own.
+    pub overrides: Option<Directives>,
 }
 
 /// How a build ended.

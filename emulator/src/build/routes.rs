@@ -1,6 +1,7 @@
 //! Build service endpoints B1–B7 (PROTOCOL.md §2.1); B3, the log stream, is in `ws.rs`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,6 +15,7 @@ use super::model::{Build, BuildRequest};
 use super::runner::{self, ephemeral_ref};
 use crate::buildctx::is_digest;
 use crate::counters::Counter;
+use crate::directives::Directives;
 use crate::envelope::{self, ApiError, parse_json};
 use crate::faults::FaultAction;
 use crate::library::{now_unix, parse_destination};
@@ -77,13 +79,28 @@ pub async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Respon
             "build context {digest} has not been uploaded"
         )));
     }
-    let forced_failure = state
+    let overrides = state
         .faults
         .take("POST", "/v1/build", |action| {
-            matches!(action, FaultAction::FailBuild { .. })
+            matches!(
+                action,
+                FaultAction::FailBuild { .. } | FaultAction::ShapeBuild { .. }
+            )
         })
         .and_then(|action| match action {
-            FaultAction::FailBuild { reason } => Some(reason),
+            FaultAction::FailBuild { reason } => Some(Directives {
+                fail: Some(reason),
+                ..Directives::default()
+            }),
+            FaultAction::ShapeBuild {
+                duration_ms,
+                log_bytes,
+                fail,
+            } => Some(Directives {
+                duration: duration_ms.map(Duration::from_millis),
+                fail,
+                log_bytes,
+            }),
             _ => None,
         });
     let id = state.ids.next_id();
@@ -102,7 +119,7 @@ pub async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Respon
             .working_dir
             .filter(|w| w.starts_with('/'))
             .unwrap_or_else(|| "/".to_owned()),
-        forced_failure,
+        overrides,
     };
     let build = Arc::new(Build::new(
         id,

@@ -119,8 +119,18 @@ async fn wait_until(
 async fn execute(state: &AppState, build: &Build, deadline: Instant) -> Result<Outcome, Stop> {
     let text = String::from_utf8(build.request.definition.clone())
         .map_err(|_| Stop::Fatal("definition is not valid UTF-8".to_owned()))?;
-    let directives = directives::parse(&text)
+    let mut directives = directives::parse(&text)
         .map_err(|error| Stop::Fatal(format!("invalid `# emulator:` directive: {error}")))?;
+    if let Some(overrides) = &build.request.overrides {
+        build.append(format!(
+            "INFO:    Build shaped by the emulator's fault injection: {overrides:?}\n"
+        ));
+        directives = Directives {
+            duration: overrides.duration.or(directives.duration),
+            fail: overrides.fail.clone().or(directives.fail),
+            log_bytes: overrides.log_bytes.or(directives.log_bytes),
+        };
+    }
     let definition = deffile::parse(&text);
     if definition.stages.is_empty() || definition.stages.iter().any(|s| s.bootstrap.is_none()) {
         return Err(Stop::Fatal(
@@ -130,8 +140,7 @@ async fn execute(state: &AppState, build: &Build, deadline: Instant) -> Result<O
     check_bases(state, build, &definition)?;
     check_files(state, build, &definition)?;
     emulate_work(state, build, &directives, deadline).await?;
-    let reason = build.request.forced_failure.clone().or(directives.fail);
-    if let Some(reason) = reason {
+    if let Some(reason) = directives.fail {
         return Err(Stop::Fatal(format!("While performing build: {reason}")));
     }
     publish(state, build).await

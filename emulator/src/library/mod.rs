@@ -7,6 +7,7 @@ mod model;
 mod routes;
 mod store;
 mod upload;
+mod views;
 
 pub use download::{download, legacy_upload};
 pub use libref::{LibraryRef, parse_destination, parse_source};

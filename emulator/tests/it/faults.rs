@@ -234,3 +234,74 @@ async fn the_admin_api_manages_faults_and_reports_counters() {
     assert_ne!(TOKEN, "admin");
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn shape_build_faults_set_duration_log_volume_and_outcome_over_http() {
+    let emulator = start().await;
+    let client = Client::new(&emulator);
+    let rule = json!({
+        "route": "POST v1/build",
+        "times": 1,
+        "action": {"kind": "shape-build", "durationMs": 5, "logBytes": 70000, "fail": "shaped failure"}
+    });
+    data(
+        client.post("/_emulator/faults", &rule).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // The admin shape wins over the definition's own directive.
+    let definition = "Bootstrap: docker\n# emulator: log-bytes=10\n";
+    let info = submit(&client, definition, "", "amd64").await;
+    let (log, info) = finish(&client, info["id"].as_str().unwrap()).await;
+    assert!(info.get("imageSize").is_none());
+    assert!(log.contains("Emulating 5ms of build work"), "{log}");
+    assert!(
+        log.contains("FATAL:   While performing build: shaped failure"),
+        "{log}"
+    );
+    let filler: usize = log
+        .split_inclusive('\n')
+        .filter(|line| line.starts_with("+ emulated"))
+        .map(str::len)
+        .sum();
+    assert!(filler > 69_900 && filler <= 70_000, "{filler}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_live_log_streams_and_ends_running_builds() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let emulator = start().await;
+    let client = Client::new(&emulator);
+    let info = submit(
+        &client,
+        "Bootstrap: docker\n# emulator: duration=1h\n",
+        "",
+        "amd64",
+    )
+    .await;
+    let url = format!(
+        "{}/v1/build-ws/{}",
+        emulator.url().replacen("http", "ws", 1),
+        info["id"].as_str().unwrap()
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    // The first frame proves the session is streaming before the emulator stops.
+    assert!(matches!(socket.next().await, Some(Ok(Message::Text(_)))));
+    emulator.shutdown().await;
+    let mut close_code = None;
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Close(frame) = message {
+            close_code = frame.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(close_code, Some(1001));
+}

@@ -8,6 +8,8 @@ mod discovery;
 mod build;
 // Library: entities to images, tags, uploads, downloads, search, delete.
 mod library;
+// Image uploads (v1, v2 single, multipart) and downloads with ranges.
+mod uploads;
 // Fault injection and counters, in-process and through the admin API.
 mod faults;
 // --data-dir persistence across restarts.
