@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
@@ -45,6 +46,13 @@ enum Stop {
     Shutdown,
 }
 
+/// Returns `instant + duration`, saturating at about thirty years: absurd durations from
+/// flags or directives must not overflow `Instant` and panic the build task.
+fn later(instant: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    instant.checked_add(duration.min(FAR)).unwrap_or(instant)
+}
+
 /// Runs a build to its end and records the outcome.
 pub async fn run(state: AppState, build: Arc<Build>) {
     let started = Instant::now();
@@ -55,7 +63,7 @@ pub async fn run(state: AppState, build: Arc<Build>) {
         "INFO:    Setting maximum build duration to {}\n",
         go_duration(state.settings.max_build_duration)
     ));
-    let deadline = started + state.settings.max_build_duration;
+    let deadline = later(started, state.settings.max_build_duration);
     let result = execute(&state, &build, deadline).await;
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -338,7 +346,7 @@ async fn emulate_work(
         }
         // Spread the chunks evenly; the last one ends exactly at the build duration.
         let offset = duration.mul_f64(index as f64 / chunks as f64);
-        wait_until(state, build, start + offset, deadline).await?;
+        wait_until(state, build, later(start, offset), deadline).await?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! Each log chunk goes out as one text frame, verbatim. The socket closes with 1000 only
 //! after the build's status is final, so the client's single status call after the close sees
-//! `isComplete: true`. A `drop-websocket` fault instead drops the TCP connection without a
+//! `isComplete: true`; at shutdown it waits (briefly) for the build to end the same way. A
+//! `drop-websocket` fault instead drops the TCP connection without a
 //! close frame, which clients report as 1006 (abnormal closure).
 
 use std::sync::Arc;
@@ -61,6 +62,9 @@ async fn follow(
     let mut progress = build.subscribe();
     let mut sent_chunks = 0;
     let mut frames: u64 = 0;
+    // At shutdown, builds end promptly (with a log line saying why); the stream waits for that
+    // so it still ends the normal way, and gives up after a grace period.
+    let mut give_up: Option<tokio::time::Instant> = None;
     loop {
         let (chunks, done) = build.chunks_since(sent_chunks);
         for chunk in chunks {
@@ -84,11 +88,22 @@ async fn follow(
                     return;
                 }
             }
-            () = state.shutdown.cancelled() => {
+            () = state.shutdown.cancelled(), if give_up.is_none() => {
+                give_up = Some(tokio::time::Instant::now() + CLOSE_GRACE);
+            }
+            () = sleep_until_some(give_up) => {
                 close(socket, GOING_AWAY, "emulator shutting down").await;
                 return;
             }
         }
+    }
+}
+
+/// Completes at `deadline`, or never when there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -295,13 +295,23 @@ async fn shutdown_closes_live_log_streams_and_ends_running_builds() {
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     // The first frame proves the session is streaming before the emulator stops.
     assert!(matches!(socket.next().await, Some(Ok(Message::Text(_)))));
-    emulator.shutdown().await;
-    let mut close_code = None;
-    while let Some(Ok(message)) = socket.next().await {
-        if let Message::Close(frame) = message {
-            close_code = frame.map(|f| u16::from(f.code));
-            break;
+    // Read concurrently, so the client answers the close handshake while the emulator stops.
+    let read = async {
+        let mut log = String::new();
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Text(text) => log.push_str(text.as_str()),
+                Message::Close(frame) => {
+                    while socket.next().await.is_some() {}
+                    return (log, frame.map(|f| u16::from(f.code)));
+                }
+                _ => {}
+            }
         }
-    }
-    assert_eq!(close_code, Some(1001));
+        (log, None)
+    };
+    let ((log, close_code), ()) = tokio::join!(read, emulator.shutdown());
+    // The build ends first, saying why, and the stream then closes normally.
+    assert!(log.contains("cancelled: emulator shutting down"), "{log}");
+    assert_eq!(close_code, Some(1000));
 }

@@ -174,6 +174,8 @@ pub async fn follow(base: &str, build_id: &str) -> (String, StreamEnd) {
             match socket.next().await {
                 Some(Ok(Message::Text(text))) => log.push_str(text.as_str()),
                 Some(Ok(Message::Close(frame))) => {
+                    // Keep reading so tungstenite sends its close reply, as a real client does.
+                    while socket.next().await.is_some() {}
                     return StreamEnd::Closed(frame.map_or(1005, |f| u16::from(f.code)));
                 }
                 Some(Ok(_)) => {}
