@@ -1,0 +1,116 @@
+//! JSON views of library records, and search, computed from the stored records.
+
+use serde_json::{Value, json};
+
+use super::model::{
+    CollectionRecord, ContainerRecord, EntityRecord, ImageRecord, collection_view, container_view,
+    entity_view, image_view,
+};
+use super::store::Library;
+
+impl Library {
+    /// Returns the view of an entity.
+    pub fn entity_json(&self, entity: &EntityRecord) -> Value {
+        let collections: Vec<String> = self
+            .data
+            .collections
+            .values()
+            .filter(|c| c.entity_id == entity.id)
+            .map(|c| c.id.clone())
+            .collect();
+        let size = collections.iter().map(|id| self.collection_size(id)).sum();
+        entity_view(entity, &collections, size)
+    }
+
+    /// Returns the view of a collection.
+    pub fn collection_json(&self, collection: &CollectionRecord) -> Value {
+        let containers: Vec<String> = self
+            .data
+            .containers
+            .values()
+            .filter(|c| c.collection_id == collection.id)
+            .map(|c| c.id.clone())
+            .collect();
+        let lineage = self.lineage_of_collection(&collection.id);
+        collection_view(
+            collection,
+            &lineage.entity_name,
+            &containers,
+            self.collection_size(&collection.id),
+        )
+    }
+
+    /// Returns the view of a container.
+    pub fn container_json(&self, container: &ContainerRecord) -> Value {
+        let images: Vec<&ImageRecord> = self.images_of(&container.id).collect();
+        let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+        let size = images.iter().map(|i| i.size).sum();
+        let lineage = self.lineage_of_collection(&container.collection_id);
+        container_view(container, &lineage, &ids, size)
+    }
+
+    /// Returns the view of an image.
+    pub fn image_json(&self, image: &ImageRecord) -> Value {
+        let Some(container) = self.data.containers.get(&image.container_id) else {
+            return json!({"id": image.id, "hash": image.hash});
+        };
+        let lineage = self.lineage_of_collection(&container.collection_id);
+        image_view(
+            image,
+            container,
+            &lineage,
+            &self.tags_of(container, &image.id),
+        )
+    }
+
+    fn collection_size(&self, collection_id: &str) -> u64 {
+        self.data
+            .containers
+            .values()
+            .filter(|c| c.collection_id == collection_id)
+            .flat_map(|c| self.images_of(&c.id))
+            .map(|i| i.size)
+            .sum()
+    }
+
+    /// Searches names containing `value` (case-insensitive); images are those of matching
+    /// containers, filtered by `arches` when given.
+    pub fn search(&self, value: &str, arches: &[String]) -> Value {
+        let needle = value.to_ascii_lowercase();
+        let matches = |name: &str| name.to_ascii_lowercase().contains(&needle);
+        let entities: Vec<Value> = self
+            .data
+            .entities
+            .values()
+            .filter(|e| matches(&e.name))
+            .map(|e| self.entity_json(e))
+            .collect();
+        let collections: Vec<Value> = self
+            .data
+            .collections
+            .values()
+            .filter(|c| matches(&c.name))
+            .map(|c| self.collection_json(c))
+            .collect();
+        let containers: Vec<&ContainerRecord> = self
+            .data
+            .containers
+            .values()
+            .filter(|c| matches(&c.name))
+            .collect();
+        let images: Vec<Value> = containers
+            .iter()
+            .flat_map(|c| self.images_of(&c.id))
+            .filter(|i| i.uploaded)
+            .filter(|i| arches.is_empty() || i.arch.as_ref().is_some_and(|a| arches.contains(a)))
+            .map(|i| self.image_json(i))
+            .collect();
+        let containers: Vec<Value> = containers.iter().map(|c| self.container_json(c)).collect();
+        json!({
+            "entity": entities,
+            "collection": collections,
+            "container": containers,
+            "image": images,
+        })
+    }
+}
