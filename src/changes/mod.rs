@@ -2,4 +2,6 @@
 
 mod git;
 
-pub use git::{GitError, branch_names, local_git};
+pub use git::{
+    ChangeBase, ChangeRequest, ChangeSet, GitError, branch_names, detect_changes, local_git,
+};

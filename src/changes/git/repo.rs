@@ -1,6 +1,7 @@
 //! Runs the `git` binary in one repository and reads its answers by exit code and
 //! machine-readable output, never by its English messages (CRATES.md §5).
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
@@ -55,6 +56,13 @@ pub(super) struct Repo<'a> {
     dir: PathBuf,
     /// The work tree's top level, which `safe.directory` must name.
     top: PathBuf,
+}
+
+/// What a fetch did, for the notes.
+pub(super) enum Fetched {
+    Ok,
+    /// Git refused or failed; the text says why, in git's words.
+    Failed(String),
 }
 
 impl<'a> Repo<'a> {
@@ -133,11 +141,97 @@ impl<'a> Repo<'a> {
         self.run_optional(&["rev-parse", "--verify", "-q", "--end-of-options", &peeled])
     }
 
+    /// Returns `HEAD`'s full sha.
+    pub(super) fn head(&self) -> Result<String, GitError> {
+        self.commit("HEAD")?.ok_or_else(|| GitError::NoCommit {
+            root: self.dir.clone(),
+        })
+    }
+
+    /// Returns true if and only if the clone is shallow (some commits lack their parents).
+    pub(super) fn is_shallow(&self) -> Result<bool, GitError> {
+        let output = self.run_ok(&["rev-parse", "--is-shallow-repository"])?;
+        Ok(first_line(&output.stdout) == "true")
+    }
+
+    /// Returns the best common ancestor of two commits, if their known history has one.
+    pub(super) fn merge_base(&self, one: &str, other: &str) -> Result<Option<String>, GitError> {
+        self.run_optional(&["merge-base", "--end-of-options", one, other])
+    }
+
     /// Returns the ref a symbolic ref points at (`refs/heads/main`), or `None`.
     pub(super) fn symbolic_ref(&self, name: &str) -> Option<String> {
         self.run_optional(&["symbolic-ref", "-q", "--end-of-options", name])
             .ok()
             .flatten()
+    }
+
+    /// Fetches from `remote`; `args` go between the options and the remote.
+    pub(super) fn fetch(
+        &self,
+        remote: &str,
+        args: &[&str],
+        refspecs: &[&str],
+    ) -> Result<Fetched, GitError> {
+        // No tags (they drag in history), no FETCH_HEAD (a local run keeps the user's), no
+        // submodules (nothing sifbake compares lives in them).
+        let mut all = vec![
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-recurse-submodules",
+        ];
+        all.extend_from_slice(args);
+        all.extend(["--end-of-options", remote]);
+        all.extend_from_slice(refspecs);
+        let output = self.run(&all)?;
+        if output.status.success() {
+            Ok(Fetched::Ok)
+        } else {
+            Ok(Fetched::Failed(complaint(&output)))
+        }
+    }
+
+    /// Returns the paths that differ between two commits, relative to the root; both sides
+    /// of a rename; nothing outside the root.
+    pub(super) fn changed_paths(
+        &self,
+        base: &str,
+        head: &str,
+    ) -> Result<BTreeSet<String>, GitError> {
+        let output = self.run_ok(&[
+            "diff",
+            "--name-only",
+            "-z",
+            "--no-renames",
+            "--relative",
+            // Configuration could otherwise hide submodule changes or colour the names.
+            "--ignore-submodules=none",
+            "--no-color",
+            base,
+            head,
+            "--",
+        ])?;
+        Ok(nul_separated(&output.stdout).collect())
+    }
+
+    /// Returns how many paths under the root differ from `HEAD` in the index or the work
+    /// tree, untracked ones included.
+    pub(super) fn uncommitted_paths(&self) -> Result<usize, GitError> {
+        let output = self.run_ok(&[
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--no-renames",
+            "--untracked-files=normal",
+            "--",
+            ".",
+        ])?;
+        Ok(output
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|r| !r.is_empty())
+            .count())
     }
 
     /// Returns every ref under `refs/heads` and `refs/remotes` that is not symbolic.
@@ -168,6 +262,15 @@ impl<'a> Repo<'a> {
     }
 }
 
+/// Splits `-z` output into paths. Paths that are not UTF-8 are left out: they cannot appear
+/// in a manifest or def file, and input globs skip them too (`manifest/files.rs`).
+fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|path| !path.is_empty())
+        .filter_map(|path| String::from_utf8(path.to_vec()).ok())
+}
+
 fn first_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .lines()
@@ -175,6 +278,16 @@ fn first_line(bytes: &[u8]) -> String {
         .unwrap_or_default()
         .trim()
         .to_owned()
+}
+
+/// Returns the first line git printed on stderr, for people to read (what follows it is
+/// advice such as "Please make sure you have the correct access rights"), or the exit status.
+fn complaint(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map_or_else(|| output.status.to_string(), str::to_owned)
 }
 
 fn failed(args: &[&str], output: &Output) -> GitError {
