@@ -86,7 +86,7 @@ impl<'a> Repo<'a> {
     }
 
     /// Runs git and returns its output, whatever its exit status.
-    pub(super) fn run(&self, args: &[&str]) -> Result<Output, GitError> {
+    fn run(&self, args: &[&str]) -> Result<Output, GitError> {
         let mut safe_directory = OsString::from("safe.directory=");
         safe_directory.push(&self.top);
         let mut command = Command::new(&self.program.program);

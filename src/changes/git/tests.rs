@@ -36,6 +36,19 @@ fn program() -> GitProgram {
     program_with(&[])
 }
 
+/// Returns a git that sees every repository as another user's, as in a container job
+/// whose checkout the runner made: git then refuses to work in `dir` unless
+/// `safe.directory` names the work tree's top level (checked here, so the test proves it).
+fn foreign_owner(dir: &Path) -> GitProgram {
+    let foreign = [("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")];
+    let refused = git_command(dir, &["rev-parse", "HEAD"])
+        .envs(foreign)
+        .output()
+        .expect("git runs");
+    assert!(!refused.status.success(), "the fixture must look foreign");
+    program_with(&foreign)
+}
+
 /// Runs a fixture's git command in `dir` and returns its trimmed stdout.
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = git_command(dir, args).output().expect("git runs");
@@ -882,16 +895,7 @@ fn a_subdirectory_root_sees_only_its_files() {
         .write("top.txt", "1\n");
     let head = repo.commit("second");
     let root = repo.path().join("images");
-    // A checkout owned by another user, as in a container job: git refuses to run unless
-    // `safe.directory` names the work tree's top level.
-    let foreign = [("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")];
-    let refused = git_command(&root, &["rev-parse", "HEAD"])
-        .envs(foreign)
-        .output()
-        .expect("git runs");
-    assert!(!refused.status.success(), "the fixture must look foreign");
-
-    for program in [program(), program_with(&foreign)] {
+    for program in [program(), foreign_owner(&root)] {
         let changes =
             detect_changes_with(&program, &request(&root, &push(Some(&before)))).expect("changes");
 
@@ -1031,16 +1035,7 @@ fn a_checkout_owned_by_another_user_is_read() {
     repo.write("images/a.def", "0\n");
     let head = repo.commit("first");
     let root = repo.path().join("images");
-    // As in a container job: git refuses to run unless `safe.directory` names the work
-    // tree's top level; naming the subdirectory sifbake runs in is not enough.
-    let foreign = [("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")];
-    let refused = git_command(&root, &["rev-parse", "HEAD"])
-        .envs(foreign)
-        .output()
-        .expect("git runs");
-    assert!(!refused.status.success(), "the fixture must look foreign");
-
-    let local = local_git_with(&program_with(&foreign), &root);
+    let local = local_git_with(&foreign_owner(&root), &root);
 
     assert_eq!(local.sha.as_deref(), Some(head.as_str()));
     assert_eq!(local.branch.as_deref(), Some("main"));
