@@ -4,6 +4,7 @@
 //! execute → report. A module only uses modules to its left in that chain, plus the shared
 //! vocabulary (`libref`, `diagnostic`).
 
+pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod context;
