@@ -1,7 +1,12 @@
-//! What changed since the last build: git history (`git`).
+//! What changed since the last build: git history (`git`) and input digests (`digest`).
 
+mod digest;
 mod git;
 
+pub use digest::{
+    DIGEST_FORMAT, DigestError, Digests, FileHash, compute as compute_digests, hash_file,
+    hash_files,
+};
 pub use git::{
     ChangeBase, ChangeRequest, ChangeSet, GitError, branch_names, detect_changes, local_git,
 };
