@@ -39,6 +39,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what sifbake reads in one definition file.
     Inspect(InspectArgs),
+    /// Show which targets need a build, a retag or nothing, and why, without a network.
+    Plan(PlanArgs),
 }
 
 /// Where the manifest is.
@@ -58,6 +60,65 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+}
+
+/// Which targets a run considers, and what it compares against.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Compare with this git revision instead of the CI event's base.
+    #[arg(long, value_name = "REV", env = env::SIFBAKE_SINCE, conflicts_with = "all")]
+    pub since: Option<String>,
+
+    /// Consider every target changed (rebuilds even images that exist).
+    #[arg(long, env = env::SIFBAKE_ALL)]
+    pub all: bool,
+
+    /// Only these targets (comma-separated), and the targets they build on.
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_TARGETS)]
+    pub targets: Vec<String>,
+}
+
+/// Overrides for the git ref the run builds for.
+#[derive(Debug, Args)]
+pub struct RefArgs {
+    /// The ref to build for: `refs/heads/BRANCH`, `refs/tags/TAG`, `refs/pull/N/head`, or a
+    /// branch name [default: from the CI environment or local git].
+    #[arg(long = "ref", value_name = "REF", env = env::SIFBAKE_REF)]
+    pub reference: Option<String>,
+
+    /// The commit to build for [default: from the CI environment or local git].
+    #[arg(long, value_name = "SHA", env = env::SIFBAKE_SHA)]
+    pub sha: Option<String>,
+
+    /// The repository's default branch [default: from the CI environment or origin/HEAD].
+    #[arg(long, value_name = "BRANCH", env = env::SIFBAKE_DEFAULT_BRANCH)]
+    pub default_branch: Option<String>,
+}
+
+/// `sifbake plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    #[command(flatten)]
+    pub reference: RefArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: PlanFormat,
+}
+
+/// `sifbake plan --format`.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    /// `{"include": [...]}` for a GitHub Actions matrix, one entry per image to build or retag.
+    GithubMatrix,
 }
 
 /// `sifbake inspect`.

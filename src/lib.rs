@@ -16,6 +16,7 @@ pub mod graph;
 pub mod libref;
 pub mod lint;
 pub mod manifest;
+pub mod plan;
 pub mod project;
 pub mod report;
 pub mod settings;
@@ -59,6 +60,7 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(&settings, args, &mut output),
         Command::Inspect(args) => commands::inspect::run(&settings, args, &mut output),
+        Command::Plan(args) => commands::plan::run(&settings, args, &mut output),
     };
     match result.and_then(|code| output.stdout.flush().map(|()| code)) {
         Ok(code) => ExitCode::from(code),

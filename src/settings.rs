@@ -1,9 +1,12 @@
 //! The command line resolved against the environment and defaults, once, before any command
 //! runs ("high" arguments). Terminal facts and the environment are passed in for testability.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, ColorChoice, ManifestArgs};
+use crate::cli::{Cli, ColorChoice, ManifestArgs, RefArgs};
+use crate::context::{self, Overrides};
+use crate::diagnostic::Diagnostic;
 use crate::env;
 use crate::manifest::LoadRequest;
 
@@ -21,6 +24,8 @@ pub struct Settings {
     pub color: bool,
     /// -1 with `--quiet`, 0 by default, 1 and up with `-v`.
     pub verbosity: i8,
+    /// The environment variables sifbake reads (`env::ALL`, `context::vars::ALL`), read once.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -43,11 +48,54 @@ impl Settings {
         } else {
             i8::try_from(cli.verbose).unwrap_or(i8::MAX)
         };
+        let vars = env::ALL
+            .iter()
+            .chain(context::vars::ALL)
+            .filter_map(|name| var(name).map(|value| ((*name).to_owned(), value)))
+            .collect();
         Settings {
             cwd,
             directory,
             color,
             verbosity,
+            vars,
+        }
+    }
+
+    /// Returns an environment variable read at start-up.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    /// Reads GitHub's event payload (`GITHUB_EVENT_PATH`), if there is one.
+    pub fn event_payload(&self) -> Result<Option<serde_json::Value>, Box<Diagnostic>> {
+        let Some(path) = self.var(context::vars::GITHUB_EVENT_PATH) else {
+            return Ok(None);
+        };
+        let unreadable = |message: String| {
+            Box::new(
+                Diagnostic::error("context::event-payload", message)
+                    .help("GITHUB_EVENT_PATH should name the event file GitHub Actions writes; unset it outside Actions"),
+            )
+        };
+        let text = std::fs::read_to_string(&path).map_err(|error| {
+            unreadable(format!(
+                "cannot read the GitHub event payload `{path}`: {error}"
+            ))
+        })?;
+        serde_json::from_str(&text).map(Some).map_err(|error| {
+            unreadable(format!(
+                "the GitHub event payload `{path}` is not JSON: {error}"
+            ))
+        })
+    }
+
+    /// Returns the `--ref`/`--sha`/`--default-branch` overrides.
+    pub fn overrides(args: &RefArgs) -> Overrides {
+        Overrides {
+            reference: args.reference.clone(),
+            sha: args.sha.clone(),
+            default_branch: args.default_branch.clone(),
         }
     }
 

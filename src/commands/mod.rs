@@ -3,6 +3,7 @@
 
 pub mod inspect;
 pub mod output;
+pub mod plan;
 pub mod validate;
 
 pub use output::Output;

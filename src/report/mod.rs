@@ -1,6 +1,8 @@
 //! Turning results into text and documents. Reporters format; they never change an outcome.
 
 pub mod diagnostics;
+pub mod github;
+pub mod plan;
 pub mod reading;
 
 /// Returns "1 target" / "2 targets".

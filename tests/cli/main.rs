@@ -7,5 +7,7 @@ mod support;
 mod cases;
 /// `sifbake inspect`.
 mod inspect;
+/// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
+mod plan;
 /// `sifbake validate` on examples/ and on generated trees.
 mod validate;

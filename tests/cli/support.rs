@@ -38,6 +38,18 @@ impl Sifbake {
         self
     }
 
+    pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        for (name, value) in vars {
+            self.command.env(name, value);
+        }
+        self
+    }
+
     pub fn run(mut self) -> Run {
         let output = self.command.output().expect("run sifbake");
         Run { output }
@@ -84,4 +96,82 @@ pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(full, contents).expect("write");
     }
     dir
+}
+
+/// A git repository in a temporary directory, isolated from the host's git configuration.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// A repository holding a copy of `examples/`, with one commit on `main`.
+    pub fn from_examples() -> Repo {
+        let repo = Repo::empty();
+        copy_tree(&repo_root().join("examples"), repo.path());
+        repo.commit("import the examples");
+        repo
+    }
+
+    pub fn empty() -> Repo {
+        let repo = Repo {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs git and returns its trimmed stdout; panics when git fails.
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .output()
+            .expect("run git");
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Writes files and commits everything; returns the new commit.
+    pub fn commit_files(&self, message: &str, files: &[(&str, &str)]) -> String {
+        for (path, contents) in files {
+            let full = self.path().join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(full, contents).expect("write");
+        }
+        self.commit(message)
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -1,0 +1,104 @@
+//! `sifbake plan`: what a build would do, and why, without a network or a token.
+
+use std::io;
+
+use super::Output;
+use crate::changes::{self, ChangeRequest};
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::context;
+use crate::diagnostic::Diagnostic;
+use crate::env;
+use crate::exit;
+use crate::plan::{self, Plan, PlanRequest};
+use crate::project::{self, Project};
+use crate::report::{github, plan as render};
+use crate::settings::Settings;
+
+/// Runs `sifbake plan`.
+pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let request = settings.manifest_request(&args.manifest);
+    let project = match project::load(&request) {
+        Ok(project) => project,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    out.diagnostics(&project.warnings)?;
+    let plan = match make_plan(settings, args, &project) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    match args.format {
+        PlanFormat::Text => render::write_text(out.stdout, &plan, out.color)?,
+        PlanFormat::Json => out.json(&render::PlanDocument {
+            schema: render::PLAN_SCHEMA,
+            plan: &plan,
+        })?,
+        PlanFormat::GithubMatrix => {
+            let matrix = serde_json::to_string(&render::matrix(&plan)).map_err(io::Error::other)?;
+            writeln!(out.stdout, "{matrix}")?;
+            let has_changes = if plan.has_changes { "true" } else { "false" };
+            if let Some(path) = settings.var(env::GITHUB_OUTPUT) {
+                github::append_outputs(
+                    path.as_ref(),
+                    &[("has-changes", has_changes), ("matrix", &matrix)],
+                )?;
+            }
+            writeln!(out.stderr, "has-changes={has_changes}")?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Works out the context, the changes and the digests, then the plan. Shared with `build`.
+pub fn make_plan(
+    settings: &Settings,
+    args: &PlanArgs,
+    project: &Project,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let root = &project.manifest.root;
+    let payload = settings.event_payload().map_err(|d| vec![*d])?;
+    let local = changes::local_git(root);
+    let overrides = Settings::overrides(&args.reference);
+    let context = context::detect(
+        &|name| settings.var(name),
+        payload.as_ref(),
+        &local,
+        &overrides,
+    )
+    .map_err(|error| {
+        vec![Diagnostic::error("context::detect", error.to_string()).help(error.help())]
+    })?;
+    let change_set = changes::detect_changes(&ChangeRequest {
+        root,
+        context: &context,
+        since: args.selection.since.as_deref(),
+        all: args.selection.all,
+        remote: "origin",
+    })
+    .map_err(|error| {
+        vec![Diagnostic::error("changes::git", error.to_string()).help(error.help())]
+    })?;
+    let digests = changes::compute_digests(&project.manifest, &project.graph).map_err(|error| {
+        vec![
+            Diagnostic::error("changes::digest", error.to_string())
+                .help("check that the file exists and is readable"),
+        ]
+    })?;
+    let manifest_path = project.manifest.manifest_path();
+    let branches = changes::branch_names(root);
+    plan::plan(&PlanRequest {
+        project,
+        context: &context,
+        changes: &change_set,
+        digests: &digests,
+        selection: &args.selection.targets,
+        manifest_path: &manifest_path,
+        other_branches: &branches,
+        lookup: None,
+    })
+}
