@@ -7,7 +7,7 @@
 
 use crate::deffile::Stage;
 use crate::diagnostic::{Diagnostic, Location};
-use crate::graph::{match_library_source, match_local_image};
+use crate::graph::{Graph, match_library_source, match_local_image};
 use crate::manifest::{Manifest, Target, did_you_mean};
 
 /// Bootstrap agents SingularityCE knows.
@@ -60,13 +60,52 @@ const NEEDS_FROM: &[&str] = &[
     "localimage",
 ];
 
-/// Returns every preflight problem of a manifest's targets.
-pub fn check(manifest: &Manifest) -> Vec<Diagnostic> {
+/// Returns every preflight problem of a manifest's targets. The graph, when there is one
+/// (no cycles), adds the checks that need dependencies.
+pub fn check(manifest: &Manifest, graph: Option<&Graph>) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for target in &manifest.targets {
         check_target(manifest, target, &mut diagnostics);
     }
+    if let Some(graph) = graph {
+        check_arches(manifest, graph, &mut diagnostics);
+    }
     diagnostics
+}
+
+/// A dependent built for an architecture its base is not built for gets whatever image the
+/// library holds for that architecture, not one from this run.
+fn check_arches(manifest: &Manifest, graph: &Graph, diagnostics: &mut Vec<Diagnostic>) {
+    for (index, target) in manifest.targets.iter().enumerate() {
+        for edge in graph.dependencies(index) {
+            let base = &manifest.targets[edge.dependency];
+            let missing: Vec<&str> = target
+                .arch
+                .iter()
+                .filter(|arch| !base.arch.contains(arch))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        "lint::arch",
+                        format!(
+                            "`{}` is built for {} but its base `{}` is not",
+                            target.name,
+                            missing.join(", "),
+                            base.name
+                        ),
+                    )
+                    .at(edge.reason.location().clone())
+                    .help(format!(
+                        "add {} to `{}`'s `arch`, or the build uses whatever image the library already holds",
+                        missing.join(", "),
+                        base.name
+                    )),
+                );
+            }
+        }
+    }
 }
 
 fn check_target(manifest: &Manifest, target: &Target, diagnostics: &mut Vec<Diagnostic>) {

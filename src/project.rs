@@ -27,7 +27,7 @@ pub fn load(request: &LoadRequest) -> Result<Project, Vec<Diagnostic>> {
             None
         }
     };
-    diagnostics.extend(lint::check(&manifest));
+    diagnostics.extend(lint::check(&manifest, graph.as_ref()));
     match graph {
         Some(graph) if !has_errors(&diagnostics) => Ok(Project {
             manifest,

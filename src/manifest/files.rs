@@ -130,12 +130,9 @@ pub fn resolve_input_glob(
     Ok(found.into_iter().collect())
 }
 
-/// Returns the files of the repository that match a glob of repository-relative paths.
-pub fn glob_files(root: &Path, pattern: &str) -> Result<Vec<String>, PathProblem> {
-    resolve_input_glob(root, "", pattern)
-}
-
-fn glob_matcher(pattern: &str) -> Result<GlobMatcher, PathProblem> {
+/// Compiles a glob of repository-relative paths: `*` stays within one directory, `**`
+/// crosses them.
+pub fn glob_matcher(pattern: &str) -> Result<GlobMatcher, PathProblem> {
     // literal_separator: `*` must not cross `/` (CRATES.md, globset gotcha).
     GlobBuilder::new(pattern)
         .literal_separator(true)

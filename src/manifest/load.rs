@@ -134,10 +134,16 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
     if has_errors(&diagnostics) {
         return Err(diagnostics);
     }
+    let file_name = request
+        .manifest
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(Manifest {
         source,
         root,
         base,
+        file_name,
         targets,
         warnings: diagnostics,
     })

@@ -9,7 +9,7 @@ mod tag_rule;
 mod target;
 mod yaml;
 
-pub use files::{PathProblem, glob_files, is_glob, join_relative};
+pub use files::{PathProblem, glob_matcher, is_glob, join_relative};
 pub use load::{LoadRequest, SUPPORTED_VERSION, default_tag_rules, load, parse_duration};
 pub use model::{DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Target};
 pub use suggest::did_you_mean;

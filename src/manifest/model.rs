@@ -21,6 +21,8 @@ pub struct Manifest {
     pub root: PathBuf,
     /// The manifest's directory, relative to `root` (empty when it is the root).
     pub base: String,
+    /// The manifest file's name within `base`.
+    pub file_name: String,
     /// Targets, sorted by name.
     pub targets: Vec<Target>,
     /// Problems that do not stop a run.
@@ -28,6 +30,15 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Returns the manifest's path relative to the repository root.
+    pub fn manifest_path(&self) -> String {
+        if self.base.is_empty() {
+            self.file_name.clone()
+        } else {
+            format!("{}/{}", self.base, self.file_name)
+        }
+    }
+
     /// Returns the target with this name.
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|target| target.name == name)
