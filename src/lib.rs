@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod plan;
 pub mod project;
 pub mod report;
+pub mod scs;
 pub mod settings;
 pub mod tags;
 
