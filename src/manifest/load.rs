@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::model::{DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Target};
-use super::schema::{DefaultsSpec, ManifestFile, OneOrMany};
+use super::model::{
+    DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Publish, PublishPolicy, Target,
+};
+use super::schema::{DefaultsSpec, ManifestFile, OneOrMany, PublishSpec};
 use super::suggest::did_you_mean;
 use super::tag_rule::{self, Condition, TagRule, TagRuleKind};
 use super::target::{self, TargetContext};
@@ -39,6 +41,7 @@ pub(super) struct Defaults {
     pub timeout: Duration,
     pub tags: Vec<TagRule>,
     pub args: BTreeMap<String, String>,
+    pub publish: PublishPolicy,
 }
 
 /// Loads and checks a manifest. On failure, returns every diagnostic found (errors and
@@ -144,6 +147,7 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
         root,
         base,
         file_name,
+        publish: defaults.publish,
         targets,
         warnings: diagnostics,
     })
@@ -171,6 +175,10 @@ fn check_defaults(
         Some(tags) => tag_rule::check_rules(&tags.value, locate, diagnostics),
         None => default_tag_rules(),
     };
+    let publish = spec
+        .publish
+        .map(|publish| check_publish(&publish, locate, diagnostics))
+        .unwrap_or_default();
     let args = spec
         .args
         .unwrap_or_default()
@@ -183,7 +191,39 @@ fn check_defaults(
         timeout,
         tags,
         args,
+        publish,
     }
+}
+
+fn check_publish(
+    spec: &PublishSpec,
+    locate: &dyn Fn(&serde_saphyr::Location) -> Location,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> PublishPolicy {
+    let mut policy = PublishPolicy::default();
+    for (value, slot) in [
+        (&spec.pr, &mut policy.pr),
+        (&spec.branch, &mut policy.branch),
+        (&spec.tag, &mut policy.tag),
+    ] {
+        let Some(value) = value else {
+            continue;
+        };
+        match value.value.as_str() {
+            "push" => *slot = Publish::Push,
+            "ephemeral" => *slot = Publish::Ephemeral,
+            "skip" => *slot = Publish::Skip,
+            other => diagnostics.push(
+                Diagnostic::error("manifest::publish", format!("unknown publish mode `{other}`"))
+                    .at(locate(&value.referenced))
+                    .help(match did_you_mean(other, &["push", "ephemeral", "skip"]) {
+                        Some(s) => format!("did you mean `{s}`? Modes: push (publish and tag), ephemeral (build, publish nothing), skip (build nothing)"),
+                        None => "modes: push (publish and tag), ephemeral (build, publish nothing), skip (build nothing)".to_owned(),
+                    }),
+            ),
+        }
+    }
+    policy
 }
 
 /// The tag rules used when the manifest names none: the branch, `pr-N`, the git tag, and

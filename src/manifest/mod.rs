@@ -11,7 +11,9 @@ mod yaml;
 
 pub use files::{PathProblem, glob_matcher, is_glob, join_relative};
 pub use load::{LoadRequest, SUPPORTED_VERSION, default_tag_rules, load, parse_duration};
-pub use model::{DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Target};
+pub use model::{
+    DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Publish, PublishPolicy, Target,
+};
 pub use suggest::did_you_mean;
 pub use tag_rule::{
     Condition, DEFAULT_SHA_LENGTH, EVENT_NAMES, SEMVER_PLACEHOLDERS, TagRule, TagRuleKind,

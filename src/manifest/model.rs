@@ -25,6 +25,8 @@ pub struct Manifest {
     pub file_name: String,
     /// Targets, sorted by name.
     pub targets: Vec<Target>,
+    /// What builds do with their images, per kind of git ref.
+    pub publish: PublishPolicy,
     /// Problems that do not stop a run.
     pub warnings: Vec<Diagnostic>,
 }
@@ -94,3 +96,37 @@ pub const DEFAULT_ARCH: &str = "amd64";
 /// The per-target build timeout when the manifest names none: the real service's own
 /// maximum build duration (PROTOCOL.md §2.7).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// What a build does with its images.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Publish {
+    /// Publish to the target's ref and set its tags.
+    Push,
+    /// Build without publishing: the service keeps the image about a day. Proves the
+    /// definitions build without touching the library.
+    Ephemeral,
+    /// Build nothing (`sifbake build` only plans).
+    Skip,
+}
+
+/// [`Publish`] per kind of git ref.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize)]
+pub struct PublishPolicy {
+    /// Pull and merge requests (default: ephemeral).
+    pub pr: Publish,
+    /// Branch pushes, scheduled and manual runs (default: push).
+    pub branch: Publish,
+    /// Git tags (default: push).
+    pub tag: Publish,
+}
+
+impl Default for PublishPolicy {
+    fn default() -> Self {
+        PublishPolicy {
+            pr: Publish::Ephemeral,
+            branch: Publish::Push,
+            tag: Publish::Push,
+        }
+    }
+}

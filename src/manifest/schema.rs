@@ -33,10 +33,23 @@ pub struct DefaultsSpec {
     pub timeout: Option<Spanned<String>>,
     pub tags: Option<Spanned<Vec<Spanned<TagRuleEntry>>>>,
     pub args: Option<BTreeMap<String, Spanned<String>>>,
+    pub publish: Option<PublishSpec>,
 }
 
 /// The keys of `defaults:`, for suggestions.
-pub const DEFAULTS_KEYS: &[&str] = &["library", "arch", "timeout", "tags", "args"];
+pub const DEFAULTS_KEYS: &[&str] = &["library", "arch", "timeout", "tags", "args", "publish"];
+
+/// `defaults.publish:` — what a build does with its images, per kind of git ref.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSpec {
+    pub pr: Option<Spanned<String>>,
+    pub branch: Option<Spanned<String>>,
+    pub tag: Option<Spanned<String>>,
+}
+
+/// The keys of `publish:`, for suggestions.
+pub const PUBLISH_KEYS: &[&str] = &["pr", "branch", "tag"];
 
 /// One entry of `targets:`.
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_saphyr::Error as YamlError;
 
-use super::schema::{DEFAULTS_KEYS, MANIFEST_KEYS, TAG_RULE_KEYS, TARGET_KEYS};
+use super::schema::{DEFAULTS_KEYS, MANIFEST_KEYS, PUBLISH_KEYS, TAG_RULE_KEYS, TARGET_KEYS};
 use super::suggest::did_you_mean;
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
 
@@ -142,10 +142,16 @@ fn unknown_key_help(field: &str, expected: &[&str]) -> String {
     }
     // serde names the keys of the struct it was reading; prefer our ordered lists so the hint
     // reads the same as the README.
-    let known: &[&str] = [MANIFEST_KEYS, DEFAULTS_KEYS, TARGET_KEYS, TAG_RULE_KEYS]
-        .into_iter()
-        .find(|keys| expected.iter().all(|e| keys.contains(e)))
-        .unwrap_or(expected);
+    let known: &[&str] = [
+        MANIFEST_KEYS,
+        DEFAULTS_KEYS,
+        TARGET_KEYS,
+        TAG_RULE_KEYS,
+        PUBLISH_KEYS,
+    ]
+    .into_iter()
+    .find(|keys| expected.iter().all(|e| keys.contains(e)))
+    .unwrap_or(expected);
     let list = known
         .iter()
         .map(|k| format!("`{k}`"))
