@@ -2,4 +2,17 @@
 //! in dependency order and in parallel, and reports what happens as events. It never formats
 //! text: `report/` does (see DESIGN.md beside this file).
 
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+mod events;
+mod job;
 pub mod pin;
+
+pub use events::{
+    BuiltImage, Counts, Event, EventKind, FailReason, FaultKind, JobKind, Outcome, RetryWhat,
+    ServiceFault, SkipReason,
+};
+pub use job::{
+    Base, BaseImage, ContextSource, Job, JobAction, JobId, JobsError, JobsRequest, KnownImages,
+    jobs,
+};
