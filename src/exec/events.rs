@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::scs::{ServiceError, ServiceErrorKind};
 
@@ -295,6 +297,40 @@ impl Counts {
 }
 
 /// Serialises a duration as seconds (a float), the unit people and JSON readers expect.
-fn seconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(super) fn seconds<S: Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64())
+}
+
+/// Sends events stamped with the time since the run started.
+#[derive(Clone, Debug)]
+pub(super) struct Emitter {
+    sender: mpsc::UnboundedSender<Event>,
+    start: Instant,
+}
+
+impl Emitter {
+    /// Returns an emitter whose clock starts now.
+    pub(super) fn new(sender: mpsc::UnboundedSender<Event>) -> Self {
+        Emitter {
+            sender,
+            start: Instant::now(),
+        }
+    }
+
+    /// Returns the time since the run started.
+    pub(super) fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Sends one event.
+    pub(super) fn emit(&self, kind: EventKind) {
+        // A reporter that went away must not stop the builds (or their cancellation).
+        let _ = self.sender.send(Event {
+            at: self.elapsed(),
+            kind,
+        });
+    }
 }
