@@ -11,6 +11,7 @@ pub mod context;
 pub mod deffile;
 pub mod diagnostic;
 pub mod env;
+pub mod exec;
 pub mod exit;
 pub mod graph;
 pub mod libref;

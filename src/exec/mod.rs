@@ -1,0 +1,26 @@
+//! The executor: runs a plan's builds and retags against the build service and the library,
+//! in dependency order and in parallel, and reports what happens as events. It never formats
+//! text: `report/` does (see DESIGN.md beside this file).
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+mod events;
+mod imp;
+mod job;
+mod options;
+pub mod pin;
+mod retry;
+mod runner;
+mod summary;
+
+pub use events::{
+    BuiltImage, Counts, Event, EventKind, FailReason, FaultKind, JobKind, Outcome, RetryWhat,
+    ServiceFault, SkipReason,
+};
+pub use imp::execute;
+pub use job::{
+    Base, BaseImage, ContextSource, Job, JobAction, JobId, JobsError, JobsRequest, KnownImages,
+    jobs,
+};
+pub use options::{ExecOptions, PollPolicy, RetryPolicy};
+pub use summary::{JobResult, RunSummary};

@@ -1,0 +1,101 @@
+//! How a run behaves: parallelism, failure policy, cancellation, retries and polling.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::scs::ServiceError;
+
+/// The settings of one run.
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    /// The most builds in flight at once (`--jobs`); 0 counts as 1. Retags take no slot.
+    pub jobs: usize,
+    /// `--fail-fast`: on the first failure cancel the running builds and start nothing new.
+    /// Otherwise (`--keep-going`) everything not built on a failed job still runs.
+    pub fail_fast: bool,
+    /// Cancelled by the caller on SIGINT/SIGTERM: running builds are cancelled remotely,
+    /// nothing new starts, and [`execute`](super::execute) returns.
+    pub cancel: CancellationToken,
+    /// A directory the run may write build-context archives in (one subdirectory per job);
+    /// the caller creates it and removes it after the run (a temporary directory).
+    pub scratch: PathBuf,
+    /// The library the builder pulls `Bootstrap: library` sources from and pushes to.
+    pub library_url: Option<String>,
+    /// Retries of transient failures of calls that are safe to repeat.
+    pub retry: RetryPolicy,
+    /// Polling of a build's status after its log stream dropped.
+    pub poll: PollPolicy,
+    /// The longest a clean-up call (cancelling a build, deleting a context) may take.
+    pub cleanup_timeout: Duration,
+}
+
+impl ExecOptions {
+    /// Returns the defaults: one build at a time, keep going, no retries beyond the policy's.
+    pub fn new(scratch: PathBuf) -> Self {
+        ExecOptions {
+            jobs: 1,
+            fail_fast: false,
+            cancel: CancellationToken::new(),
+            scratch,
+            library_url: None,
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+            // SingularityCE gives its cancel request 5 s (PROTOCOL.md §2.4).
+            cleanup_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Exponential backoff for transient failures.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    /// The wait after the first failure; it doubles after each further one.
+    pub initial: Duration,
+    /// The longest wait the backoff reaches (a `Retry-After` may ask for more).
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Returns the wait after failed attempt `attempt` (from 1): the backoff, or the
+    /// service's `Retry-After` when that is longer.
+    pub fn delay(&self, attempt: u32, error: &ServiceError) -> Duration {
+        let backoff = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(self.max);
+        error
+            .retry_after
+            .map_or(backoff, |after| after.max(backoff))
+    }
+}
+
+/// How often a build's status is polled while it runs.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct PollPolicy {
+    /// The wait after the first answer saying "not complete"; it doubles up to `max`.
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(30),
+        }
+    }
+}

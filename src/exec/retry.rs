@@ -1,0 +1,49 @@
+//! Retrying calls that are safe to repeat, with backoff, telling reporters each time.
+//!
+//! Only idempotent calls go through here (uploading a context keyed by its digest, reading
+//! a status, finding an image, setting tags). `submit` never does: the client already
+//! retries a submission the service did not act on, and a second one could start a second
+//! build (DESIGN.md, "Execution").
+
+use std::future::Future;
+
+use tokio::time::sleep;
+
+use crate::scs::ServiceError;
+
+use super::events::{Emitter, EventKind, RetryWhat};
+use super::job::JobId;
+use super::options::RetryPolicy;
+
+/// Calls `call` until it succeeds, fails for good, or has failed `policy.attempts` times.
+pub(super) async fn retry<T, F, Fut>(
+    emitter: &Emitter,
+    policy: &RetryPolicy,
+    job: JobId,
+    what: RetryWhat,
+    mut call: F,
+) -> Result<T, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if error.is_transient() && attempt < policy.attempts => {
+                let delay = policy.delay(attempt, &error);
+                emitter.emit(EventKind::Retrying {
+                    job,
+                    what,
+                    attempt,
+                    delay,
+                    error: (&error).into(),
+                });
+                sleep(delay).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! One job, start to end: wait for a build slot, build or retag under the job's timeout and
+//! the run's stop signal, then clean up (cancel a remote build left running, delete the
+//! uploaded context).
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::time::{Instant, sleep, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::scs::{
+    BuildInfo, BuildRequest, BuildService, ContextArchive, Image, Library, ServiceError,
+    ServiceErrorKind, pack_context,
+};
+
+use super::events::{BuiltImage, Emitter, EventKind, FailReason, Outcome, RetryWhat, ServiceFault};
+use super::job::{Job, JobAction};
+use super::options::ExecOptions;
+use super::pin::{self, PinSource};
+use super::retry::retry;
+
+/// Log chunks buffered between the log stream and the event channel.
+const LOG_BUFFER: usize = 64;
+
+/// What every job of a run shares.
+pub(super) struct Shared<B, L> {
+    pub build: Arc<B>,
+    pub library: Arc<L>,
+    pub options: ExecOptions,
+    pub emitter: Emitter,
+    /// Cancelled when the caller cancels the run, or by `--fail-fast` on a failure.
+    pub stop: CancellationToken,
+    /// One permit per build allowed in flight (`--jobs`).
+    pub slots: Arc<Semaphore>,
+}
+
+/// How a job's task ended.
+pub(super) enum TaskResult {
+    /// The run stopped before the job got a build slot.
+    NotStarted,
+    Finished {
+        outcome: Outcome,
+        duration: Duration,
+        /// The job's build slot, handed back so the scheduler frees it only after acting
+        /// on the outcome: under `--fail-fast` a waiting job must see the stop before it
+        /// sees a free slot.
+        slot: Option<OwnedSemaphorePermit>,
+    },
+}
+
+/// What a job has done so far that its clean-up must know, even when the job was stopped
+/// half-way (its future dropped).
+struct Progress {
+    build_id: OnceLock<String>,
+    context_digest: OnceLock<String>,
+    /// True while a submission is in flight: one stopped then still returns a build id.
+    submitting: watch::Sender<bool>,
+    /// The service reported the build complete: there is nothing left to cancel.
+    build_final: AtomicBool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            build_id: OnceLock::new(),
+            context_digest: OnceLock::new(),
+            submitting: watch::Sender::new(false),
+            build_final: AtomicBool::new(false),
+        }
+    }
+
+    fn build_id(&self) -> Option<String> {
+        self.build_id.get().cloned()
+    }
+}
+
+/// How the race between a job, its timeout and the run's stop signal ended.
+enum Ended {
+    Stopped,
+    TimedOut,
+    Done(Outcome),
+}
+
+/// Runs one job whose dependencies succeeded; `pins` maps each base's target index to the
+/// image its stages are pinned to.
+pub(super) async fn run_job<B: BuildService + 'static, L: Library>(
+    shared: Arc<Shared<B, L>>,
+    job: Arc<Job>,
+    pins: HashMap<usize, PinSource>,
+) -> TaskResult {
+    let slot = match job.action {
+        JobAction::Build => {
+            let slots = Arc::clone(&shared.slots);
+            tokio::select! {
+                biased;
+                () = shared.stop.cancelled() => return TaskResult::NotStarted,
+                permit = slots.acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    // The semaphore is never closed; were it, starting anyway would break
+                    // the `--jobs` bound.
+                    Err(_) => return TaskResult::NotStarted,
+                },
+            }
+        }
+        JobAction::Retag { .. } if shared.stop.is_cancelled() => return TaskResult::NotStarted,
+        JobAction::Retag { .. } => None,
+    };
+    let started = Instant::now();
+    shared.emitter.emit(EventKind::JobStarted { job: job.id });
+    let progress = Arc::new(Progress::new());
+    let ended = tokio::select! {
+        biased;
+        () = shared.stop.cancelled() => Ended::Stopped,
+        () = sleep(job.timeout) => Ended::TimedOut,
+        outcome = drive(&shared, &job, &pins, &progress) => Ended::Done(outcome),
+    };
+    // A submission cut off by the stop or the timeout still runs (see `build`); once it
+    // returns, its build can be cancelled. It gets the clean-up time, not longer.
+    let mut submitting = progress.submitting.subscribe();
+    let _ = timeout(
+        shared.options.cleanup_timeout,
+        submitting.wait_for(|pending| !pending),
+    )
+    .await;
+    // A build the job no longer follows (stopped, timed out, or failed after submission) is
+    // cancelled so it does not run on, unobserved, for up to the service's own limit.
+    let remote = if progress.build_final.load(Ordering::Acquire) {
+        None
+    } else {
+        progress.build_id()
+    };
+    let context = progress.context_digest.get().cloned();
+    tokio::join!(
+        cancel_remote(&shared, &job, remote),
+        delete_context(&shared, &job, context)
+    );
+    let outcome = match ended {
+        Ended::Stopped => Outcome::Cancelled {
+            build_id: progress.build_id(),
+        },
+        Ended::TimedOut => Outcome::TimedOut {
+            build_id: progress.build_id(),
+            after: job.timeout,
+        },
+        Ended::Done(outcome) => outcome,
+    };
+    TaskResult::Finished {
+        outcome,
+        duration: started.elapsed(),
+        slot,
+    }
+}
+
+async fn drive<B: BuildService + 'static, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    pins: &HashMap<usize, PinSource>,
+    progress: &Arc<Progress>,
+) -> Outcome {
+    let result = match &job.action {
+        JobAction::Build => build(shared, job, pins, progress).await,
+        JobAction::Retag { image } => retag(shared, job, image).await,
+    };
+    result.unwrap_or_else(|reason| Outcome::Failed { reason })
+}
+
+fn service(error: ServiceError) -> FailReason {
+    FailReason::Service {
+        error: (&error).into(),
+    }
+}
+
+async fn build<B: BuildService + 'static, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    pins: &HashMap<usize, PinSource>,
+    progress: &Arc<Progress>,
+) -> Result<Outcome, FailReason> {
+    // Pinned first: a definition that cannot be pinned fails before anything is uploaded.
+    let definition = pin::pin(&job.definition, &job.pin_sites, |site| {
+        pins.get(&site.dependency)
+            .cloned()
+            .unwrap_or(PinSource::AsWritten)
+    })
+    .map_err(|error| FailReason::Pin { error })?;
+    let context = upload_context(shared, job, progress).await?;
+    let (context_digest, working_dir) = match context {
+        Some((digest, directory)) => (Some(digest), Some(directory.display().to_string())),
+        None => (None, None),
+    };
+    let request = BuildRequest {
+        definition,
+        library_ref: job
+            .publish
+            .then(|| job.container.with_tags(vec![job.digest_tag.clone()])),
+        library_url: shared.options.library_url.clone(),
+        arch: job.arch.clone(),
+        context_digest,
+        working_dir,
+    };
+    // Once, whatever happens next: a second submission could start a second build. It
+    // runs as its own task so that a stop or timeout arriving mid-request does not lose the
+    // build it starts: the clean-up waits for the id and cancels that build.
+    progress.submitting.send_replace(true);
+    let submission = tokio::spawn({
+        let build = Arc::clone(&shared.build);
+        let emitter = shared.emitter.clone();
+        let progress = Arc::clone(progress);
+        let job = job.id;
+        async move {
+            let result = build.submit(&request).await;
+            if let Ok(info) = &result {
+                let _ = progress.build_id.set(info.id.clone());
+                emitter.emit(EventKind::Submitted {
+                    job,
+                    build_id: info.id.clone(),
+                });
+            }
+            progress.submitting.send_replace(false);
+            result
+        }
+    });
+    let build_id = match submission.await {
+        Ok(submitted) => submitted.map_err(service)?.id,
+        Err(error) => {
+            return Err(FailReason::Internal {
+                detail: error.to_string(),
+            });
+        }
+    };
+    let submitted_at = Instant::now();
+
+    let log_complete = stream_log(shared, job, &build_id).await;
+    let info = wait_complete(shared, job, &build_id)
+        .await
+        .map_err(service)?;
+    progress.build_final.store(true, Ordering::Release);
+    let duration = submitted_at.elapsed();
+    if !info.succeeded() {
+        return Err(FailReason::BuildFailed {
+            build_id,
+            log_complete,
+        });
+    }
+    let (image, tags) = if job.publish {
+        (publish(shared, job, &info).await?, job.tags.clone())
+    } else {
+        let image = BuiltImage {
+            path: info.library_ref.as_deref().and_then(pin::library_path),
+            hash: info.image_checksum,
+            size: info.image_size,
+        };
+        (image, Vec::new())
+    };
+    Ok(Outcome::Built {
+        image,
+        build_id,
+        duration,
+        tags,
+        log_complete,
+    })
+}
+
+/// Packs and uploads the build context, if the job has `%files` sources; returns its digest
+/// and the working directory the builder resolves them against.
+async fn upload_context<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    progress: &Progress,
+) -> Result<Option<(String, PathBuf)>, FailReason> {
+    if job.context.files.is_empty() {
+        return Ok(None);
+    }
+    // A directory per job: `pack_context` writes a temporary file whose name is the same
+    // for every call of one process.
+    let directory = shared.options.scratch.join(format!("job-{}", job.id.0));
+    let source = job.context.clone();
+    let into = directory.clone();
+    // Reading and hashing the files is blocking work: off the async threads.
+    let packed = tokio::task::spawn_blocking(move || -> io::Result<(ContextArchive, PathBuf)> {
+        std::fs::create_dir_all(&into)?;
+        // The archive names files by their canonical absolute paths, so the working
+        // directory must be spelled the same way for relative sources to resolve.
+        let root = source.root.canonicalize()?;
+        let archive = pack_context(&root, &source.files, &into)?;
+        Ok((archive, root.join(&source.directory)))
+    })
+    .await;
+    let (archive, working_dir) = match packed {
+        Ok(Ok(packed)) => packed,
+        Ok(Err(error)) => {
+            return Err(FailReason::Context {
+                error: error.to_string(),
+            });
+        }
+        Err(error) => {
+            return Err(FailReason::Context {
+                error: error.to_string(),
+            });
+        }
+    };
+    let uploaded = retry(
+        &shared.emitter,
+        &shared.options.retry,
+        job.id,
+        RetryWhat::UploadContext,
+        || shared.build.upload_context(&archive),
+    )
+    .await;
+    // The service has the archive now, or will not get it: the local copy is done with. A
+    // leftover file only costs space in the caller's scratch directory.
+    let _ = tokio::fs::remove_dir_all(&directory).await;
+    uploaded.map_err(service)?;
+    let _ = progress.context_digest.set(archive.digest.clone());
+    shared.emitter.emit(EventKind::ContextUploaded {
+        job: job.id,
+        digest: archive.digest.clone(),
+        size: archive.size,
+    });
+    Ok(Some((archive.digest, working_dir)))
+}
+
+/// Forwards the build log into the event stream until the service closes it; returns
+/// false if the stream dropped (the log is then incomplete).
+async fn stream_log<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    build_id: &str,
+) -> bool {
+    let (sender, mut receiver) = mpsc::channel(LOG_BUFFER);
+    let stream = shared.build.stream_log(build_id, sender);
+    tokio::pin!(stream);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(chunk) = receiver.recv() => {
+                shared.emitter.emit(EventKind::Log { job: job.id, chunk });
+            }
+            result = &mut stream => break result,
+        }
+    };
+    // Chunks sent just before the stream ended.
+    while let Ok(chunk) = receiver.try_recv() {
+        shared.emitter.emit(EventKind::Log { job: job.id, chunk });
+    }
+    match result {
+        Ok(()) => true,
+        Err(error) => {
+            // Whatever broke the stream (a drop, a refused handshake), the build runs on
+            // remotely: its status tells how it ends.
+            shared.emitter.emit(EventKind::StreamDropped {
+                job: job.id,
+                build_id: build_id.to_owned(),
+                error: (&error).into(),
+            });
+            false
+        }
+    }
+}
+
+/// Returns the build's status once it is complete, polling with backoff while it is not.
+///
+/// After a normal end of the log stream the first answer is final (the service closes the
+/// stream only then, PROTOCOL.md §2.4); after a drop, polling takes over.
+async fn wait_complete<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    build_id: &str,
+) -> Result<BuildInfo, ServiceError> {
+    let policy = &shared.options.retry;
+    let mut delay = shared.options.poll.initial;
+    let mut failures = 0;
+    loop {
+        match shared.build.status(build_id).await {
+            Ok(info) if info.complete => return Ok(info),
+            Ok(_) => {
+                failures = 0;
+                sleep(delay).await;
+                delay = delay.saturating_mul(2).min(shared.options.poll.max);
+            }
+            Err(error) if error.is_transient() && failures + 1 < policy.attempts => {
+                failures += 1;
+                let wait = policy.delay(failures, &error);
+                shared.emitter.emit(EventKind::Retrying {
+                    job: job.id,
+                    what: RetryWhat::Status,
+                    attempt: failures,
+                    delay: wait,
+                    error: (&error).into(),
+                });
+                sleep(wait).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Checks that the library holds the image the build reported, then tags it: tags are
+/// written only after the image is complete and its checksum checked.
+async fn publish<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    info: &BuildInfo,
+) -> Result<BuiltImage, FailReason> {
+    // The build pushed with the digest tag; the checksum names the exact image, when the
+    // service reported one.
+    let tag = info
+        .image_checksum
+        .clone()
+        .unwrap_or_else(|| job.digest_tag.clone());
+    let found = retry(
+        &shared.emitter,
+        &shared.options.retry,
+        job.id,
+        RetryWhat::FindImage,
+        || shared.library.find_image(&job.container, &tag, &job.arch),
+    )
+    .await
+    .map_err(service)?;
+    let Some(image) = found else {
+        return Err(FailReason::ImageMissing {
+            container: job.container.path(),
+            tag,
+        });
+    };
+    let hash_matches = info
+        .image_checksum
+        .as_ref()
+        .is_none_or(|checksum| *checksum == image.hash);
+    if !hash_matches || image.size != info.image_size {
+        return Err(FailReason::ImageMismatch {
+            expected_hash: info.image_checksum.clone(),
+            expected_size: info.image_size,
+            found_hash: image.hash,
+            found_size: image.size,
+        });
+    }
+    set_tags(shared, job, &image).await?;
+    Ok(BuiltImage {
+        path: Some(job.container.path()),
+        hash: Some(image.hash),
+        size: image.size,
+    })
+}
+
+async fn retag<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    image: &Image,
+) -> Result<Outcome, FailReason> {
+    set_tags(shared, job, image).await?;
+    Ok(Outcome::Retagged {
+        image: BuiltImage {
+            path: Some(job.container.path()),
+            hash: Some(image.hash.clone()),
+            size: image.size,
+        },
+        tags: if job.publish {
+            job.tags.clone()
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+/// Sets the job's tags on `image`; an ephemeral job sets none, whatever its list holds.
+async fn set_tags<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    image: &Image,
+) -> Result<(), FailReason> {
+    if !job.publish || job.tags.is_empty() {
+        return Ok(());
+    }
+    retry(
+        &shared.emitter,
+        &shared.options.retry,
+        job.id,
+        RetryWhat::SetTags,
+        || {
+            shared
+                .library
+                .set_tags(&job.container, image, &job.arch, &job.tags)
+        },
+    )
+    .await
+    .map_err(service)
+}
+
+/// Returns a fault for a clean-up call that got no answer in time.
+fn cleanup_timed_out(doing: &str) -> ServiceFault {
+    (&ServiceError::new(
+        ServiceErrorKind::Timeout,
+        doing,
+        "no answer within the clean-up timeout",
+    ))
+        .into()
+}
+
+async fn cancel_remote<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    build_id: Option<String>,
+) {
+    let Some(build_id) = build_id else {
+        return;
+    };
+    let error = match timeout(
+        shared.options.cleanup_timeout,
+        shared.build.cancel(&build_id),
+    )
+    .await
+    {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some((&error).into()),
+        Err(_) => Some(cleanup_timed_out("cancelling the build")),
+    };
+    shared.emitter.emit(EventKind::RemoteCancelled {
+        job: job.id,
+        build_id,
+        error,
+    });
+}
+
+async fn delete_context<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    digest: Option<String>,
+) {
+    let Some(digest) = digest else {
+        return;
+    };
+    // A context left behind costs the service some space until it expires; the build's
+    // outcome does not depend on it, so a failure is reported and otherwise ignored.
+    let error = match timeout(
+        shared.options.cleanup_timeout,
+        shared.build.delete_context(&digest),
+    )
+    .await
+    {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some((&error).into()),
+        Err(_) => Some(cleanup_timed_out("deleting the build context")),
+    };
+    shared.emitter.emit(EventKind::ContextDeleted {
+        job: job.id,
+        digest,
+        error,
+    });
+}
