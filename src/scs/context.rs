@@ -29,8 +29,12 @@ const ENTRY_MTIME: u64 = 946_684_800;
 /// manifest resolved them (inside the repository, symlinks checked).
 pub fn pack_context(root: &Path, files: &[String], directory: &Path) -> io::Result<ContextArchive> {
     let root = root.canonicalize()?;
-    let temporary = directory.join(format!("context-{}.tar.gz.part", std::process::id()));
-    let output = HashingWriter::new(BufWriter::new(File::create(&temporary)?));
+    // A unique name: several jobs may pack into one directory at once.
+    let temporary = tempfile::Builder::new()
+        .prefix("context-")
+        .suffix(".tar.gz.part")
+        .tempfile_in(directory)?;
+    let output = HashingWriter::new(BufWriter::new(temporary.reopen()?));
     let mut builder = tar::Builder::new(GzEncoder::new(output, Compression::default()));
     builder.mode(tar::HeaderMode::Deterministic);
 
@@ -81,7 +85,7 @@ pub fn pack_context(root: &Path, files: &[String], directory: &Path) -> io::Resu
     let (digest, size) = output.finish();
     let digest = format!("sha256.{digest}");
     let path = directory.join(format!("context-{}.tar.gz", &digest["sha256.".len()..]));
-    std::fs::rename(&temporary, &path)?;
+    temporary.persist(&path).map_err(|error| error.error)?;
     Ok(ContextArchive { digest, size, path })
 }
 
