@@ -20,12 +20,42 @@ pub const SIFBAKE_REF: &str = "SIFBAKE_REF";
 pub const SIFBAKE_SHA: &str = "SIFBAKE_SHA";
 /// The repository's default branch (`--default-branch`).
 pub const SIFBAKE_DEFAULT_BRANCH: &str = "SIFBAKE_DEFAULT_BRANCH";
+/// The Sylabs frontend (`--remote`).
+pub const SIFBAKE_REMOTE: &str = "SIFBAKE_REMOTE";
+/// The build service (`--builder-url`).
+pub const SIFBAKE_BUILDER_URL: &str = "SIFBAKE_BUILDER_URL";
+/// The library (`--library-url`).
+pub const SIFBAKE_LIBRARY_URL: &str = "SIFBAKE_LIBRARY_URL";
+/// The token file (`--token-file`).
+pub const SIFBAKE_TOKEN_FILE: &str = "SIFBAKE_TOKEN_FILE";
+/// Allow plain http to other hosts (`--allow-insecure`).
+pub const SIFBAKE_ALLOW_INSECURE: &str = "SIFBAKE_ALLOW_INSECURE";
+/// Use the in-process emulator (`--emulate`).
+pub const SIFBAKE_EMULATE: &str = "SIFBAKE_EMULATE";
+/// Parallel builds (`--jobs`).
+pub const SIFBAKE_JOBS: &str = "SIFBAKE_JOBS";
+/// Stop at the first failure (`--fail-fast`).
+pub const SIFBAKE_FAIL_FAST: &str = "SIFBAKE_FAIL_FAST";
+/// Stop before building (`--dry-run`).
+pub const SIFBAKE_DRY_RUN: &str = "SIFBAKE_DRY_RUN";
+/// Where build logs go (`--log-dir`).
+pub const SIFBAKE_LOG_DIR: &str = "SIFBAKE_LOG_DIR";
+/// The access token (scs-build's name for it).
+pub const SYLABS_AUTH_TOKEN: &str = "SYLABS_AUTH_TOKEN";
+/// The access token.
+pub const SYLABS_TOKEN: &str = "SYLABS_TOKEN";
+/// The user's home, where `singularity remote login` keeps its files.
+pub const HOME: &str = "HOME";
 /// The file GitHub Actions reads step outputs from.
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
 /// Colour choice (`--color`).
 pub const SIFBAKE_COLOR: &str = "SIFBAKE_COLOR";
 /// Disables colour when set to anything (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+
+/// Variables that hold secrets: never kept in the settings snapshot, never printed. The
+/// token is read once, where it is wrapped in a type that cannot print it.
+pub const SECRETS: &[&str] = &[SYLABS_AUTH_TOKEN, SYLABS_TOKEN];
 
 /// Every variable above, for tests that must run with none of them set.
 pub const ALL: &[&str] = &[
@@ -38,6 +68,19 @@ pub const ALL: &[&str] = &[
     SIFBAKE_REF,
     SIFBAKE_SHA,
     SIFBAKE_DEFAULT_BRANCH,
+    SIFBAKE_REMOTE,
+    SIFBAKE_BUILDER_URL,
+    SIFBAKE_LIBRARY_URL,
+    SIFBAKE_TOKEN_FILE,
+    SIFBAKE_ALLOW_INSECURE,
+    SIFBAKE_EMULATE,
+    SIFBAKE_JOBS,
+    SIFBAKE_FAIL_FAST,
+    SIFBAKE_DRY_RUN,
+    SIFBAKE_LOG_DIR,
+    SYLABS_AUTH_TOKEN,
+    SYLABS_TOKEN,
+    HOME,
     GITHUB_OUTPUT,
     SIFBAKE_COLOR,
     NO_COLOR,

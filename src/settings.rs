@@ -24,7 +24,8 @@ pub struct Settings {
     pub color: bool,
     /// -1 with `--quiet`, 0 by default, 1 and up with `-v`.
     pub verbosity: i8,
-    /// The environment variables sifbake reads (`env::ALL`, `context::vars::ALL`), read once.
+    /// The environment variables sifbake reads (`env::ALL`, `context::vars::ALL`), read once;
+    /// secrets (`env::SECRETS`) are left out.
     pub vars: BTreeMap<String, String>,
 }
 
@@ -51,6 +52,7 @@ impl Settings {
         let vars = env::ALL
             .iter()
             .chain(context::vars::ALL)
+            .filter(|name| !env::SECRETS.contains(name))
             .filter_map(|name| var(name).map(|value| ((*name).to_owned(), value)))
             .collect();
         Settings {
@@ -170,6 +172,22 @@ mod tests {
                 "{args:?} {vars:?} {terminal}"
             );
         }
+    }
+
+    #[test]
+    fn secrets_are_not_kept() {
+        let s = settings(
+            &["sifbake", "validate"],
+            &[
+                ("SYLABS_TOKEN", "s3cr3t"),
+                ("SYLABS_AUTH_TOKEN", "s3cr3t"),
+                ("SIFBAKE_JOBS", "4"),
+            ],
+            false,
+        );
+        assert_eq!(s.var("SIFBAKE_JOBS").as_deref(), Some("4"));
+        assert_eq!(s.var("SYLABS_TOKEN"), None);
+        assert!(!format!("{s:?}").contains("s3cr3t"));
     }
 
     #[test]

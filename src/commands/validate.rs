@@ -12,8 +12,8 @@ use crate::graph::Graph;
 use crate::manifest::{Manifest, Target};
 use crate::project::{self, Project};
 use crate::report::diagnostics::count_summary;
-use crate::report::plural;
 use crate::report::reading::DefinitionReading;
+use crate::report::{plural, write_table};
 use crate::settings::Settings;
 
 /// The `--format json` document.
@@ -155,32 +155,6 @@ fn write_summary(out: &mut dyn Write, shown: &str, project: &Project) -> io::Res
     write_table(out, &header, &rows)?;
     for (level, names) in graph.summary().levels.iter().enumerate() {
         writeln!(out, "level {level}: {}", names.join(", "))?;
-    }
-    Ok(())
-}
-
-/// Writes rows with columns padded to their widest cell.
-pub fn write_table<const N: usize>(
-    out: &mut dyn Write,
-    header: &[String; N],
-    rows: &[[String; N]],
-) -> io::Result<()> {
-    let mut widths = header.each_ref().map(|h| h.chars().count());
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(header).chain(rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if column + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

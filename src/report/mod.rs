@@ -1,9 +1,40 @@
 //! Turning results into text and documents. Reporters format; they never change an outcome.
 
+use std::io::{self, Write};
+
+pub mod build;
+pub mod ci;
 pub mod diagnostics;
 pub mod github;
+pub mod logs;
 pub mod plan;
 pub mod reading;
+
+/// Writes rows with columns padded to their widest cell.
+pub fn write_table<const N: usize>(
+    out: &mut dyn Write,
+    header: &[String; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
+    let mut widths = header.each_ref().map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(header).chain(rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
 
 /// Returns "1 target" / "2 targets".
 pub fn plural(count: usize, noun: &str) -> String {

@@ -1,0 +1,473 @@
+//! A build run for people: one line per state change (or a live view on a terminal), each
+//! image's whole log in a collapsible group when it ends, logs kept on disk, and a table at
+//! the end. Fed by the executor's events; it formats and never changes an outcome.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::exec::{
+    Event, EventKind, FailReason, FaultKind, JobId, JobKind, Outcome, RetryWhat, RunSummary,
+    ServiceFault, SkipReason,
+};
+
+use super::ci::CiLog;
+use super::logs::LogFiles;
+
+/// What the reporter knows about a job from its `JobQueued` event.
+#[derive(Clone, Debug)]
+struct JobInfo {
+    target: String,
+    arch: String,
+    kind: JobKind,
+}
+
+/// Turns events into lines on a writer (stderr) and logs into files.
+pub struct BuildReporter<'a> {
+    out: &'a mut dyn Write,
+    ci: CiLog,
+    logs: LogFiles,
+    jobs: BTreeMap<JobId, JobInfo>,
+    /// Unix time of the run's start, for GitLab's section timestamps.
+    epoch: u64,
+    /// -1 quiet, 0 normal, 1+ verbose.
+    verbosity: i8,
+    /// A token to suspend GitHub workflow commands while a build's own output is replayed.
+    stop_token: String,
+}
+
+impl<'a> BuildReporter<'a> {
+    /// Returns a reporter writing to `out`.
+    pub fn new(
+        out: &'a mut dyn Write,
+        ci: CiLog,
+        logs: LogFiles,
+        epoch: u64,
+        verbosity: i8,
+    ) -> Self {
+        let stop_token = format!("sifbake-log-{epoch:x}-{}", std::process::id());
+        BuildReporter {
+            out,
+            ci,
+            logs,
+            jobs: BTreeMap::new(),
+            epoch,
+            verbosity,
+            stop_token,
+        }
+    }
+
+    /// Handles one event.
+    pub fn on_event(&mut self, event: &Event) -> io::Result<()> {
+        let at = event.at;
+        match &event.kind {
+            EventKind::RunStarted { jobs, parallel } => {
+                if self.verbosity >= 0 {
+                    self.line(
+                        at,
+                        None,
+                        &format!(
+                            "{} to run, at most {parallel} builds at once",
+                            super::plural(*jobs, "job")
+                        ),
+                    )?;
+                }
+            }
+            EventKind::JobQueued {
+                job,
+                target,
+                arch,
+                action,
+                ..
+            } => {
+                self.jobs.insert(
+                    *job,
+                    JobInfo {
+                        target: target.clone(),
+                        arch: arch.clone(),
+                        kind: *action,
+                    },
+                );
+            }
+            EventKind::JobStarted { job } => {
+                if self.verbosity >= 1 {
+                    self.line(at, Some(*job), "started")?;
+                }
+            }
+            EventKind::ContextUploaded { job, size, .. } => {
+                if self.verbosity >= 0 {
+                    self.line(
+                        at,
+                        Some(*job),
+                        &format!("build context ready ({})", human_bytes(*size)),
+                    )?;
+                }
+            }
+            EventKind::Submitted { job, build_id } => {
+                if self.verbosity >= 0 {
+                    self.line(at, Some(*job), &format!("submitted build {build_id}"))?;
+                }
+            }
+            EventKind::Log { job, chunk } => {
+                if let Some(info) = self.jobs.get(job) {
+                    let (target, arch) = (info.target.clone(), info.arch.clone());
+                    self.logs.append(&target, &arch, chunk)?;
+                }
+            }
+            EventKind::StreamDropped { job, error, .. } => {
+                self.line(
+                    at,
+                    Some(*job),
+                    &format!(
+                        "log stream lost ({}); following the build's status instead",
+                        fault(error)
+                    ),
+                )?;
+            }
+            EventKind::Retrying {
+                job,
+                what,
+                attempt,
+                delay,
+                error,
+            } => {
+                self.line(
+                    at,
+                    Some(*job),
+                    &format!(
+                        "{} failed ({}), attempt {attempt}; retrying in {}",
+                        retry_what(*what),
+                        fault(error),
+                        seconds(*delay)
+                    ),
+                )?;
+            }
+            EventKind::RemoteCancelled {
+                job,
+                build_id,
+                error,
+            } => {
+                let text = match error {
+                    None => format!("remote build {build_id} cancelled"),
+                    Some(error) => {
+                        format!("could not cancel remote build {build_id}: {}", fault(error))
+                    }
+                };
+                self.line(at, Some(*job), &text)?;
+            }
+            EventKind::ContextDeleted { job, error, .. } => {
+                if let Some(error) = error {
+                    self.line(
+                        at,
+                        Some(*job),
+                        &format!(
+                            "warning: the build context was not deleted: {}",
+                            fault(error)
+                        ),
+                    )?;
+                }
+            }
+            EventKind::JobFinished { job, outcome, .. } => {
+                self.finished(at, *job, outcome)?;
+            }
+            EventKind::RunFinished { .. } => {
+                self.logs.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, at: Duration, job: JobId, outcome: &Outcome) -> io::Result<()> {
+        let text = self.describe(outcome);
+        self.line(at, Some(job), &text)?;
+        let has_log = matches!(
+            outcome,
+            Outcome::Built { .. }
+                | Outcome::Failed { .. }
+                | Outcome::Cancelled { build_id: Some(_) }
+                | Outcome::TimedOut {
+                    build_id: Some(_),
+                    ..
+                }
+        );
+        let Some(info) = self.jobs.get(&job).cloned() else {
+            return Ok(());
+        };
+        if has_log && info.kind == JobKind::Build && self.verbosity >= 0 {
+            let id = format!("sifbake_{}_{}", info.target, info.arch);
+            let now = self.epoch + at.as_secs();
+            let title = format!("{} ({}) build log", info.target, info.arch);
+            self.out
+                .write_all(self.ci.group_start(&id, &title, now).as_bytes())?;
+            let stop = self.ci.stop_commands(&self.stop_token);
+            if let Some((start, _)) = &stop {
+                self.out.write_all(start.as_bytes())?;
+            }
+            let copied = self.logs.replay(&info.target, &info.arch, self.out)?;
+            if copied > 0 {
+                writeln!(self.out)?;
+            }
+            if let Some((_, resume)) = &stop {
+                self.out.write_all(resume.as_bytes())?;
+            }
+            self.out.write_all(self.ci.group_end(&id, now).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self, outcome: &Outcome) -> String {
+        match outcome {
+            Outcome::Built {
+                image,
+                duration,
+                tags,
+                log_complete,
+                ..
+            } => {
+                let mut text = format!(
+                    "built {} ({}) in {}",
+                    short_hash(image.hash.as_deref()),
+                    human_bytes(image.size),
+                    seconds(*duration)
+                );
+                if tags.is_empty() {
+                    text.push_str(", not published (ephemeral)");
+                    if let Some(path) = &image.path {
+                        text.push_str(&format!(" at {path}"));
+                    }
+                } else {
+                    text.push_str(&format!("; tagged {}", tags.join(", ")));
+                }
+                if !log_complete {
+                    text.push_str(" (log incomplete: the stream was lost)");
+                }
+                text
+            }
+            Outcome::Retagged { image, tags } => {
+                if tags.is_empty() {
+                    format!("exists already as {}", short_hash(image.hash.as_deref()))
+                } else {
+                    format!(
+                        "exists already as {}; tagged {}",
+                        short_hash(image.hash.as_deref()),
+                        tags.join(", ")
+                    )
+                }
+            }
+            Outcome::Failed { reason } => format!("FAILED: {}", fail_reason(reason)),
+            Outcome::Skipped { reason } => format!("skipped: {}", self.skip_reason(reason)),
+            Outcome::Cancelled { .. } => "cancelled".to_owned(),
+            Outcome::TimedOut { after, .. } => format!(
+                "TIMED OUT after {}; the remote build was cancelled",
+                seconds(*after)
+            ),
+        }
+    }
+
+    fn skip_reason(&self, reason: &SkipReason) -> String {
+        match reason {
+            SkipReason::Cancelled => "the run was cancelled".to_owned(),
+            SkipReason::DependencyFailed { dependency } => format!(
+                "it builds on {}, which did not succeed",
+                self.name(*dependency)
+            ),
+            SkipReason::FailFast { failed } => {
+                format!("{} failed and --fail-fast is set", self.name(*failed))
+            }
+        }
+    }
+
+    fn name(&self, job: JobId) -> String {
+        match self.jobs.get(&job) {
+            Some(info) => format!("`{}` ({})", info.target, info.arch),
+            None => "another job".to_owned(),
+        }
+    }
+
+    fn line(&mut self, at: Duration, job: Option<JobId>, text: &str) -> io::Result<()> {
+        let subject = match job.and_then(|j| self.jobs.get(&j)) {
+            Some(info) => format!("{} ({}): ", info.target, info.arch),
+            None => String::new(),
+        };
+        writeln!(self.out, "[{:>7.1}s] {subject}{text}", at.as_secs_f64())
+    }
+}
+
+/// Describes why a job failed.
+pub fn fail_reason(reason: &FailReason) -> String {
+    match reason {
+        FailReason::BuildFailed {
+            build_id,
+            log_complete,
+        } => {
+            let mut text = format!("build {build_id} produced no image; its log says why");
+            if !log_complete {
+                text.push_str(" (the log is incomplete)");
+            }
+            text
+        }
+        FailReason::Context { error } => format!("the build context could not be packed: {error}"),
+        FailReason::ImageMismatch {
+            expected_hash,
+            found_hash,
+            found_size,
+            expected_size,
+        } => format!(
+            "the library holds {found_hash} ({found_size} bytes), not the image built ({}, {expected_size} bytes); no tag was set",
+            expected_hash.as_deref().unwrap_or("no checksum")
+        ),
+        FailReason::ImageMissing { container, tag } => {
+            format!("the library has no image {container}:{tag} after the build; no tag was set")
+        }
+        FailReason::Internal { detail } => format!("internal error: {detail}"),
+        FailReason::Pin { error } => format!("cannot pin a base image: {error}"),
+        FailReason::Service { error } => fault(error),
+    }
+}
+
+fn fault(error: &ServiceFault) -> String {
+    let kind = match &error.kind {
+        FaultKind::Auth => "the token was refused".to_owned(),
+        FaultKind::Connect => "no connection".to_owned(),
+        FaultKind::Protocol => "an unexpected answer".to_owned(),
+        FaultKind::RateLimited => "rate limited".to_owned(),
+        FaultKind::Status { code, .. } => format!("HTTP {code}"),
+        FaultKind::StreamDropped => "the log stream dropped".to_owned(),
+        FaultKind::Timeout => "no answer in time".to_owned(),
+    };
+    if error.detail.is_empty() {
+        format!("{}: {kind}", error.doing)
+    } else {
+        format!("{}: {kind}: {}", error.doing, error.detail)
+    }
+}
+
+fn retry_what(what: RetryWhat) -> &'static str {
+    match what {
+        RetryWhat::UploadContext => "uploading the build context",
+        RetryWhat::Status => "reading the build's status",
+        RetryWhat::FindImage => "looking up the image",
+        RetryWhat::SetTags => "setting tags",
+    }
+}
+
+/// `sha256.1234567…`, short enough for a log line.
+pub fn short_hash(hash: Option<&str>) -> String {
+    match hash {
+        Some(hash) => {
+            let cut = hash
+                .char_indices()
+                .nth("sha256.".len() + 12)
+                .map_or(hash.len(), |(i, _)| i);
+            if cut < hash.len() {
+                format!("{}…", &hash[..cut])
+            } else {
+                hash.to_owned()
+            }
+        }
+        None => "an image".to_owned(),
+    }
+}
+
+/// `950 B`, `12.3 KB`, `1.4 GB` (decimal units, as the Sylabs library shows sizes).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `4.2s`, `3m05s`.
+pub fn seconds(duration: Duration) -> String {
+    let total = duration.as_secs_f64();
+    if total < 60.0 {
+        format!("{total:.1}s")
+    } else {
+        let whole = duration.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// Writes the final table: one row per image.
+pub fn write_summary(out: &mut dyn Write, summary: &RunSummary) -> io::Result<()> {
+    let rows: Vec<[String; 6]> = summary
+        .jobs
+        .iter()
+        .map(|job| {
+            let (status, detail) = match &job.outcome {
+                Outcome::Built { tags, .. } => (
+                    "built",
+                    if tags.is_empty() {
+                        "ephemeral".to_owned()
+                    } else {
+                        tags.join(", ")
+                    },
+                ),
+                Outcome::Retagged { tags, .. } => (
+                    "retagged",
+                    if tags.is_empty() {
+                        "exists".to_owned()
+                    } else {
+                        tags.join(", ")
+                    },
+                ),
+                Outcome::Failed { reason } => ("FAILED", fail_reason(reason)),
+                Outcome::Skipped { .. } => ("skipped", "-".to_owned()),
+                Outcome::Cancelled { .. } => ("cancelled", "-".to_owned()),
+                Outcome::TimedOut { .. } => ("TIMED OUT", "-".to_owned()),
+            };
+            let image = job.image();
+            [
+                job.target.clone(),
+                job.arch.clone(),
+                status.to_owned(),
+                if job.duration.is_zero() {
+                    "-".to_owned()
+                } else {
+                    seconds(job.duration)
+                },
+                image.map_or("-".to_owned(), |i| {
+                    format!("{} {}", short_hash(i.hash.as_deref()), human_bytes(i.size))
+                }),
+                detail,
+            ]
+        })
+        .collect();
+    let header = [
+        "TARGET",
+        "ARCH",
+        "STATUS",
+        "DURATION",
+        "IMAGE",
+        "TAGS / REASON",
+    ]
+    .map(str::to_owned);
+    super::write_table(out, &header, &rows)?;
+    let counts = summary.counts;
+    let mut parts = vec![
+        format!("{} built", counts.built),
+        format!("{} retagged", counts.retagged),
+    ];
+    for (count, word) in [
+        (counts.failed, "failed"),
+        (counts.timed_out, "timed out"),
+        (counts.cancelled, "cancelled"),
+        (counts.skipped, "skipped"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    writeln!(out, "{} in {}", parts.join(", "), seconds(summary.duration))
+}
+
+#[cfg(test)]
+mod tests;

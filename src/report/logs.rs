@@ -1,0 +1,115 @@
+//! Build logs on disk: each image's log is appended to its own file as it streams in, and
+//! read back when the image is done (for a collapsible group in CI). Logs never sit in
+//! memory, so hundreds of builds streaming megabytes each cost nothing but disk.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The log files of one run.
+pub struct LogFiles {
+    directory: PathBuf,
+    /// Kept alive so a temporary directory lasts as long as the run.
+    _temporary: Option<tempfile::TempDir>,
+    open: HashMap<String, BufWriter<File>>,
+}
+
+impl LogFiles {
+    /// Keeps logs in `directory` (`--log-dir`, created if missing), or in a temporary
+    /// directory removed at the end of the run.
+    pub fn new(directory: Option<&Path>) -> io::Result<Self> {
+        match directory {
+            Some(directory) => {
+                std::fs::create_dir_all(directory)?;
+                Ok(LogFiles {
+                    directory: directory.to_path_buf(),
+                    _temporary: None,
+                    open: HashMap::new(),
+                })
+            }
+            None => {
+                let temporary = tempfile::Builder::new().prefix("sifbake-logs-").tempdir()?;
+                Ok(LogFiles {
+                    directory: temporary.path().to_path_buf(),
+                    _temporary: Some(temporary),
+                    open: HashMap::new(),
+                })
+            }
+        }
+    }
+
+    /// Returns the file name of an image's log: `<target>-<arch>.log`.
+    pub fn file_name(target: &str, arch: &str) -> String {
+        format!("{target}-{arch}.log")
+    }
+
+    /// Returns the path of an image's log.
+    pub fn path(&self, target: &str, arch: &str) -> PathBuf {
+        self.directory.join(Self::file_name(target, arch))
+    }
+
+    /// Appends a chunk of an image's log.
+    pub fn append(&mut self, target: &str, arch: &str, chunk: &str) -> io::Result<()> {
+        let name = Self::file_name(target, arch);
+        let writer = match self.open.get_mut(&name) {
+            Some(writer) => writer,
+            None => {
+                let file = File::options()
+                    .create(true)
+                    .append(true)
+                    .open(self.directory.join(&name))?;
+                self.open
+                    .entry(name)
+                    .or_insert_with(|| BufWriter::new(file))
+            }
+        };
+        writer.write_all(chunk.as_bytes())
+    }
+
+    /// Closes an image's log and copies it to `out`; returns the bytes copied. An image
+    /// that logged nothing copies nothing.
+    pub fn replay(&mut self, target: &str, arch: &str, out: &mut dyn Write) -> io::Result<u64> {
+        let name = Self::file_name(target, arch);
+        if let Some(mut writer) = self.open.remove(&name) {
+            writer.flush()?;
+        }
+        match File::open(self.directory.join(&name)) {
+            Ok(mut file) => io::copy(&mut file, out),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Flushes every open log.
+    pub fn flush(&mut self) -> io::Result<()> {
+        for writer in self.open.values_mut() {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_append_and_replay_per_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut logs = LogFiles::new(Some(&dir.path().join("logs"))).expect("logs");
+        logs.append("base", "amd64", "one\n").expect("append");
+        logs.append("base", "arm64", "other\n").expect("append");
+        logs.append("base", "amd64", "two\n").expect("append");
+        let mut out = Vec::new();
+        assert_eq!(logs.replay("base", "amd64", &mut out).expect("replay"), 8);
+        assert_eq!(out, b"one\ntwo\n");
+        let mut none = Vec::new();
+        assert_eq!(logs.replay("app", "amd64", &mut none).expect("replay"), 0);
+        logs.flush().expect("flush");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("logs/base-arm64.log")).expect("read"),
+            "other\n"
+        );
+    }
+}
