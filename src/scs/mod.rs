@@ -14,6 +14,9 @@ mod service;
 mod wire;
 mod ws;
 
+#[cfg(test)]
+mod emulator_tests;
+
 pub use auth::{
     AuthError, ResolvedToken, SYLABS_AUTH_TOKEN, SYLABS_TOKEN, Token, TokenSource, TokenSources,
     resolve_token,
