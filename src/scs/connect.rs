@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::auth::Token;
 use super::build_client::BuildClient;
 use super::endpoints::{
-    ConnectError, DEFAULT_REMOTE, Endpoints, Service, TagApi, discover, is_loopback,
+    ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi, discover, is_loopback,
     library_api_version, service_url, verify_token,
 };
 use super::http::{Transport, http_clients};
@@ -76,16 +76,16 @@ pub struct Connection {
 /// Finds the services, checks the token, and returns the clients.
 pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectError> {
     let insecure = options.allow_insecure;
-    let frontend = service_url(&options.remote, Service::Frontend, insecure)?;
+    let frontend = service_url(&options.remote, ServiceKind::Frontend, insecure)?;
     let builder_override = options
         .builder_url
         .as_deref()
-        .map(|url| service_url(url, Service::Builder, insecure))
+        .map(|url| service_url(url, ServiceKind::Builder, insecure))
         .transpose()?;
     let library_override = options
         .library_url
         .as_deref()
-        .map(|url| service_url(url, Service::Library, insecure))
+        .map(|url| service_url(url, ServiceKind::Library, insecure))
         .transpose()?;
 
     // The proxy variables are skipped when every URL contacted up front is loopback (the
@@ -120,7 +120,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
             let discovered = discover(&transport, &frontend).await?;
             let pick = |overridden: Option<reqwest::Url>,
                         found: Option<String>,
-                        service: Service,
+                        service: ServiceKind,
                         key: &'static str| match (overridden, found) {
                 (Some(url), _) => Ok(url),
                 (None, Some(found)) => service_url(&found, service, insecure),
@@ -135,18 +135,18 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
             let builder = pick(
                 builder_override,
                 discovered.builder,
-                Service::Builder,
+                ServiceKind::Builder,
                 "builderAPI",
             )?;
             let library = pick(
                 library_override,
                 discovered.library,
-                Service::Library,
+                ServiceKind::Library,
                 "libraryAPI",
             )?;
             let token = discovered
                 .token
-                .map(|url| service_url(&url, Service::Token, insecure))
+                .map(|url| service_url(&url, ServiceKind::Token, insecure))
                 .transpose()?;
             Endpoints {
                 frontend,

@@ -30,20 +30,20 @@ const V2_TAGS_PRERELEASE: &str = "alpha.2";
 
 /// Which service a URL is for, in messages.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Service {
+pub enum ServiceKind {
     Builder,
     Frontend,
     Library,
     Token,
 }
 
-impl fmt::Display for Service {
+impl fmt::Display for ServiceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Service::Builder => "build service",
-            Service::Frontend => "remote",
-            Service::Library => "library",
-            Service::Token => "token service",
+            ServiceKind::Builder => "build service",
+            ServiceKind::Frontend => "remote",
+            ServiceKind::Library => "library",
+            ServiceKind::Token => "token service",
         })
     }
 }
@@ -105,22 +105,22 @@ pub enum ConnectError {
         source: ServiceError,
     },
     #[error("refusing plain http for the {service} `{url}`: only loopback addresses may use http")]
-    Insecure { service: Service, url: String },
+    Insecure { service: ServiceKind, url: String },
     #[error("the {service} URL `{url}` is not valid: {reason}")]
     InvalidUrl {
-        service: Service,
+        service: ServiceKind,
         url: String,
         reason: String,
     },
     #[error("{frontend} does not name a {service} (`{key}.uri` in its config.prod.json)")]
     Misconfigured {
         frontend: String,
-        service: Service,
+        service: ServiceKind,
         key: &'static str,
     },
     #[error("cannot reach the {service}")]
     Service {
-        service: Service,
+        service: ServiceKind,
         #[source]
         source: ServiceError,
     },
@@ -161,7 +161,7 @@ impl ConnectError {
 /// (`cloud.sylabs.io`, as `remote.yaml` writes it) means https. The result ends in `/`.
 pub fn service_url(
     text: &str,
-    service: Service,
+    service: ServiceKind,
     allow_insecure: bool,
 ) -> Result<Url, ConnectError> {
     let invalid = |reason: String| ConnectError::InvalidUrl {
@@ -321,7 +321,7 @@ pub async fn verify_token(
                 })
             }
             _ => Err(ConnectError::Service {
-                service: Service::Token,
+                service: ServiceKind::Token,
                 source: error,
             }),
         },
@@ -370,7 +370,7 @@ pub async fn library_api_version(
         }
         Err(error) => {
             return Err(ConnectError::Service {
-                service: Service::Library,
+                service: ServiceKind::Library,
                 source: error,
             });
         }
@@ -425,7 +425,7 @@ mod tests {
             ("https://", false, Err("is not valid")),
         ];
         for (text, allow, expected) in cases {
-            let actual = service_url(text, Service::Builder, allow)
+            let actual = service_url(text, ServiceKind::Builder, allow)
                 .map(|url| url.to_string())
                 .map_err(|error| error.to_string());
             match (expected, actual) {
