@@ -15,6 +15,8 @@ mod wire;
 mod ws;
 
 #[cfg(test)]
+mod capture_tests;
+#[cfg(test)]
 mod emulator_tests;
 
 pub use auth::{
