@@ -33,7 +33,11 @@ pub struct BuildClient {
 
 impl BuildClient {
     /// Returns a client of the build service at `base` (ending in `/`).
-    pub fn new(transport: Arc<Transport>, base: Url, default_library_url: String) -> BuildClient {
+    pub(crate) fn new(
+        transport: Arc<Transport>,
+        base: Url,
+        default_library_url: String,
+    ) -> BuildClient {
         BuildClient {
             transport,
             base,

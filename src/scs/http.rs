@@ -96,7 +96,6 @@ pub enum CallBody {
 /// A successful reply.
 #[derive(Debug)]
 pub struct Reply {
-    pub status: StatusCode,
     pub headers: HeaderMap,
     /// The envelope's `data` (or the bare JSON body, for [`Transport::call_bare`]).
     pub data: Option<serde_json::Value>,
@@ -198,7 +197,6 @@ impl Transport {
             )
         })?;
         Ok(Reply {
-            status,
             headers,
             data: Some(data),
         })
@@ -243,7 +241,6 @@ impl Transport {
             .map_err(|error| self.transport_error(&error, doing))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Reply {
-                status,
                 headers,
                 data: None,
             });
@@ -263,7 +260,6 @@ impl Transport {
             return Err(self.error_for_status(code, &message, None, doing));
         }
         Ok(Reply {
-            status,
             headers,
             data: envelope.data.filter(|data| !data.is_null()),
         })

@@ -26,7 +26,7 @@ pub struct LibraryClient {
 
 impl LibraryClient {
     /// Returns a client of the library at `base` (ending in `/`) that sets tags through `tags`.
-    pub fn new(transport: Arc<Transport>, base: Url, tags: TagApi) -> LibraryClient {
+    pub(crate) fn new(transport: Arc<Transport>, base: Url, tags: TagApi) -> LibraryClient {
         LibraryClient {
             transport,
             base,
