@@ -1,10 +1,35 @@
 //! The Sylabs services: the build service and the library, behind traits so the executor can
-//! be driven by the HTTP clients, the emulator or a test double; and the build context.
+//! be driven by the HTTP clients, the emulator or a test double; the HTTP clients themselves,
+//! the token, endpoint discovery; and the build context.
 
+mod auth;
+mod build_client;
+mod connect;
 mod context;
+mod endpoints;
+mod http;
+mod library_client;
+mod retry;
 mod service;
+mod wire;
+mod ws;
 
+#[cfg(test)]
+mod capture_tests;
+#[cfg(test)]
+mod emulator_tests;
+
+pub use auth::{
+    AuthError, ResolvedToken, SYLABS_AUTH_TOKEN, SYLABS_TOKEN, Token, TokenSource, TokenSources,
+    resolve_token,
+};
+pub use build_client::BuildClient;
+pub use connect::{ConnectOptions, Connection, connect, user_agent};
 pub use context::pack_context;
+pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi};
+pub use http::install_crypto_provider;
+pub use library_client::LibraryClient;
+pub use retry::{Pause, PauseLog, RetryPolicy};
 pub use service::{
     BuildInfo, BuildRequest, BuildService, ContextArchive, Image, Library, ServiceError,
     ServiceErrorKind,

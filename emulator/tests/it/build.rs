@@ -378,7 +378,7 @@ async fn build_contexts_are_announced_uploaded_checked_used_and_deleted() {
     );
 
     // Wrong bytes and wrong size are refused; the right upload needs no Authorization.
-    let anonymous = reqwest::Client::new();
+    let anonymous = crate::support::http_client();
     let mut wrong = archive.clone();
     wrong[10] ^= 0xff;
     let response = anonymous.put(&location).body(wrong).send().await.unwrap();

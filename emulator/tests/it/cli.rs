@@ -31,7 +31,7 @@ async fn the_binary_prints_its_url_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     for token in ["T1", "T2"] {
         let response = http
             .get(format!("{url}/v1/token-status"))

@@ -24,6 +24,17 @@ pub async fn start_with(config: EmulatorConfig) -> RunningEmulator {
     Emulator::start(config.with_token(TOKEN)).await.unwrap()
 }
 
+/// Returns a plain reqwest client.
+///
+/// `cargo test --workspace` unifies reqwest's features with sifbake's, which selects rustls
+/// without a crypto provider (`rustls-no-provider`); reqwest then panics building a client
+/// unless one is installed. Installing ring first works with and without that feature.
+pub fn http_client() -> reqwest::Client {
+    // An error means a provider is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// An HTTP client bound to one emulator.
 pub struct Client {
     pub http: reqwest::Client,
@@ -34,7 +45,7 @@ pub struct Client {
 impl Client {
     pub fn new(emulator: &RunningEmulator) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: http_client(),
             base: emulator.url().to_owned(),
             token: Some(TOKEN.to_owned()),
         }

@@ -139,7 +139,7 @@ async fn the_v2_single_upload_uses_a_presigned_url_and_complete() {
         url.contains("X-Amz-SignedHeaders=host%3Bx-amz-content-sha256"),
         "{url}"
     );
-    let anonymous = reqwest::Client::new();
+    let anonymous = crate::support::http_client();
     let response = anonymous
         .put(&url)
         .header("x-amz-content-sha256", "0".repeat(64))
@@ -316,7 +316,7 @@ async fn multipart_uploads_join_parts_and_check_tokens() {
     let upload_id = start["uploadID"].as_str().unwrap().to_owned();
     let part_size = usize::try_from(start["partSize"].as_u64().unwrap()).unwrap();
     let parts = [&bytes[..part_size], &bytes[part_size..]];
-    let anonymous = reqwest::Client::new();
+    let anonymous = crate::support::http_client();
     let mut completed = Vec::new();
     for (index, part) in parts.iter().enumerate() {
         let number = index + 1;

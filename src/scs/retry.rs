@@ -1,0 +1,273 @@
+//! How the clients retry a call that failed for a transient reason: exponential backoff with
+//! jitter, a few attempts, and the service's `Retry-After` (capped) when it sent one.
+//!
+//! Which calls may be retried is decided by the caller ([`RetryPolicy::run`] takes the test):
+//! reads, uploads, tags, deletes and cancels on any transient fault; a build submission only
+//! when the service cannot have acted on it ([`ServiceError::not_acted_on`]).
+//!
+//! The wait itself is a [`Pause`], so tests replace the clock with one that records the
+//! delays and returns at once: no test sleeps, and none depends on timing.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+use super::service::ServiceError;
+
+/// A future the retry loop awaits between attempts.
+pub type PauseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Waits between attempts; [`Pause::tokio`] sleeps, [`Pause::recording`] only records.
+#[derive(Clone)]
+pub struct Pause(Arc<dyn Fn(Duration) -> PauseFuture + Send + Sync>);
+
+impl Pause {
+    /// Sleeps on tokio's clock.
+    pub fn tokio() -> Pause {
+        Pause(Arc::new(|delay| Box::pin(tokio::time::sleep(delay))))
+    }
+
+    /// Returns at once, and records each delay it was asked for in the returned log.
+    pub fn recording() -> (Pause, PauseLog) {
+        let log = PauseLog::default();
+        let delays = Arc::clone(&log.0);
+        let pause = Pause(Arc::new(move |delay| {
+            delays
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(delay);
+            Box::pin(std::future::ready(()))
+        }));
+        (pause, log)
+    }
+}
+
+impl fmt::Debug for Pause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pause")
+    }
+}
+
+// A named type rather than a closure: backon wants a `'static` sleeper, and a closure made
+// inside the generic `run` would carry the caller's lifetimes in its type.
+impl backon::Sleeper for Pause {
+    type Sleep = PauseFuture;
+
+    fn sleep(&self, delay: Duration) -> PauseFuture {
+        (self.0)(delay)
+    }
+}
+
+/// The delays a [`Pause::recording`] was asked for.
+#[derive(Clone, Debug, Default)]
+pub struct PauseLog(Arc<Mutex<Vec<Duration>>>);
+
+impl PauseLog {
+    /// Returns the delays so far, oldest first.
+    pub fn delays(&self) -> Vec<Duration> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// How a failed call is retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; 1 means no retry.
+    pub attempts: usize,
+    /// The first delay; it doubles after each attempt.
+    pub min_delay: Duration,
+    /// The longest delay backoff reaches.
+    pub max_delay: Duration,
+    /// The longest a `Retry-After` is honoured; a longer one is cut to this.
+    pub max_retry_after: Duration,
+    /// Adds a random part (up to the delay itself) so parallel builds do not retry in step.
+    pub jitter: bool,
+    /// How the delay is waited out.
+    pub pause: Pause,
+}
+
+impl Default for RetryPolicy {
+    /// Four attempts over about 7 s (1 s, 2 s, 4 s plus jitter); a `Retry-After` of up to 60 s
+    /// is honoured.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            jitter: true,
+            pause: Pause::tokio(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Returns a policy that never retries.
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Returns this policy with another way to wait.
+    #[must_use]
+    pub fn with_pause(mut self, pause: Pause) -> RetryPolicy {
+        self.pause = pause;
+        self
+    }
+
+    /// Runs `call` until it succeeds, fails with an error `retry_when` refuses, or the attempts
+    /// are used up.
+    pub async fn run<T, F, Fut>(
+        &self,
+        call: F,
+        retry_when: fn(&ServiceError) -> bool,
+    ) -> Result<T, ServiceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let mut backoff = ExponentialBuilder::new()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1));
+        if self.jitter {
+            backoff = backoff.with_jitter();
+        }
+        let max_retry_after = self.max_retry_after;
+        call.retry(backoff)
+            .sleep(self.pause.clone())
+            .when(retry_when)
+            .adjust(move |error, delay| {
+                // `None` means the attempts are used up; a Retry-After does not add one.
+                delay.map(|delay| match error.retry_after {
+                    Some(asked) => asked.min(max_retry_after),
+                    None => delay,
+                })
+            })
+            .await
+    }
+}
+
+/// Returns true for the errors any idempotent call may be retried on.
+pub fn transient(error: &ServiceError) -> bool {
+    error.is_transient()
+}
+
+/// Returns true for the errors a build submission may be retried on: transient, and the
+/// service cannot have acted on the request (never delivered, 429, or an error status), so a
+/// retry cannot start a second build.
+pub fn transient_not_acted_on(error: &ServiceError) -> bool {
+    error.is_transient() && error.not_acted_on()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::scs::service::ServiceErrorKind;
+
+    fn status(code: u16) -> ServiceError {
+        ServiceError::new(
+            ServiceErrorKind::Status {
+                code,
+                message: String::new(),
+            },
+            "testing",
+            "",
+        )
+    }
+
+    fn policy() -> (RetryPolicy, PauseLog) {
+        let (pause, log) = Pause::recording();
+        let policy = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        }
+        .with_pause(pause);
+        (policy, log)
+    }
+
+    /// Fails with the given errors in turn, then succeeds.
+    async fn run_with(
+        policy: &RetryPolicy,
+        errors: Vec<ServiceError>,
+        when: fn(&ServiceError) -> bool,
+    ) -> (Result<(), ServiceError>, usize) {
+        let calls = AtomicUsize::new(0);
+        let result = policy
+            .run(
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    let outcome = match errors.get(n) {
+                        Some(error) => Err(error.clone()),
+                        None => Ok(()),
+                    };
+                    async move { outcome }
+                },
+                when,
+            )
+            .await;
+        (result, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn backs_off_exponentially_up_to_the_attempts() {
+        let (policy, log) = policy();
+        let (result, calls) = run_with(&policy, vec![status(503); 5], transient).await;
+        assert_eq!(result.map_err(|e| e.kind), Err(status(503).kind));
+        assert_eq!(calls, 4);
+        assert_eq!(log.delays(), [1, 2, 4].map(Duration::from_secs).to_vec());
+    }
+
+    #[tokio::test]
+    async fn honours_retry_after_within_the_cap() {
+        let (policy, log) = policy();
+        let mut slow = ServiceError::new(ServiceErrorKind::RateLimited, "testing", "");
+        slow.retry_after = Some(Duration::from_secs(7));
+        let mut very_slow = slow.clone();
+        very_slow.retry_after = Some(Duration::from_secs(3600));
+        let (result, calls) = run_with(&policy, vec![slow, very_slow], transient).await;
+        assert!(result.is_ok());
+        assert_eq!(calls, 3);
+        assert_eq!(
+            log.delays(),
+            vec![Duration::from_secs(7), Duration::from_secs(60)]
+        );
+    }
+
+    #[tokio::test]
+    async fn stops_on_errors_the_test_refuses() {
+        let (policy, log) = policy();
+        let timeout = ServiceError::new(ServiceErrorKind::Timeout, "testing", "");
+        let (result, calls) = run_with(&policy, vec![timeout], transient_not_acted_on).await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        let (result, calls) = run_with(&policy, vec![status(404)], transient).await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        assert!(log.delays().is_empty());
+        let (result, calls) = run_with(&policy, vec![status(502)], transient_not_acted_on).await;
+        assert!(result.is_ok());
+        assert_eq!(calls, 2);
+    }
+
+    #[tokio::test]
+    async fn none_means_one_attempt() {
+        let (pause, log) = Pause::recording();
+        let policy = RetryPolicy::none().with_pause(pause);
+        let (result, calls) = run_with(&policy, vec![status(503)], transient).await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+        assert!(log.delays().is_empty());
+    }
+}
