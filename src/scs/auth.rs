@@ -2,9 +2,9 @@
 //!
 //! Sources, first found wins (DESIGN.md "Security", PROTOCOL.md §1.3):
 //!
-//! 1. env `SYLABS_AUTH_TOKEN` (the scs-build CLI's name),
-//! 2. env `SYLABS_TOKEN`,
-//! 3. `--token-file PATH`,
+//! 1. `--token-file PATH` (explicit beats ambient),
+//! 2. env `SYLABS_AUTH_TOKEN` (the scs-build CLI's name),
+//! 3. env `SYLABS_TOKEN`,
 //! 4. `~/.singularity/sylabs-token` (the legacy file `singularity remote login` wrote),
 //! 5. the active remote's `Token` in `~/.singularity/remote.yaml`.
 //!
@@ -185,6 +185,18 @@ impl AuthError {
 
 /// Finds the token in the first source that has one; `Ok(None)` when none does.
 pub fn resolve_token(sources: &TokenSources) -> Result<Option<ResolvedToken>, AuthError> {
+    // An explicit `--token-file` beats the ambient environment: a CI job that sets SYLABS_TOKEN
+    // for every step and passes a file to one of them means the file.
+    if let Some(path) = &sources.token_file {
+        let text =
+            read_small(path)?.ok_or_else(|| AuthError::MissingTokenFile { path: path.clone() })?;
+        let token =
+            Token::new(text).ok_or_else(|| AuthError::EmptyTokenFile { path: path.clone() })?;
+        return Ok(Some(ResolvedToken {
+            token,
+            source: TokenSource::TokenFile(path.clone()),
+        }));
+    }
     let env = [
         (SYLABS_AUTH_TOKEN, &sources.sylabs_auth_token),
         (SYLABS_TOKEN, &sources.sylabs_token),
@@ -196,16 +208,6 @@ pub fn resolve_token(sources: &TokenSources) -> Result<Option<ResolvedToken>, Au
                 source: TokenSource::Env(name),
             }));
         }
-    }
-    if let Some(path) = &sources.token_file {
-        let text =
-            read_small(path)?.ok_or_else(|| AuthError::MissingTokenFile { path: path.clone() })?;
-        let token =
-            Token::new(text).ok_or_else(|| AuthError::EmptyTokenFile { path: path.clone() })?;
-        return Ok(Some(ResolvedToken {
-            token,
-            source: TokenSource::TokenFile(path.clone()),
-        }));
     }
     let Some(home) = &sources.home else {
         return Ok(None);
@@ -395,14 +397,23 @@ mod tests {
         type Case<'a> = (&'a str, TokenSources, Option<(&'a str, &'a str)>);
         let cases: Vec<Case<'_>> = vec![
             (
-                "SYLABS_AUTH_TOKEN first",
+                "an explicit --token-file first",
                 all.clone(),
+                Some(("from-flag", flag_source.as_str())),
+            ),
+            (
+                "then SYLABS_AUTH_TOKEN",
+                TokenSources {
+                    token_file: None,
+                    ..all.clone()
+                },
                 Some(("from-auth-env", "token from SYLABS_AUTH_TOKEN")),
             ),
             (
                 "then SYLABS_TOKEN",
                 TokenSources {
                     sylabs_auth_token: None,
+                    token_file: None,
                     ..all.clone()
                 },
                 Some(("from-env", "token from SYLABS_TOKEN")),
@@ -420,6 +431,8 @@ mod tests {
                 "then the legacy file",
                 TokenSources {
                     token_file: None,
+                    sylabs_auth_token: None,
+                    sylabs_token: None,
                     ..home.sources()
                 },
                 Some(("from-legacy", legacy_source.as_str())),
