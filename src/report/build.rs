@@ -12,6 +12,7 @@ use crate::exec::{
 };
 
 use super::ci::CiLog;
+use super::live::{Activity, LiveView};
 use super::logs::LogFiles;
 
 /// What the reporter knows about a job from its `JobQueued` event.
@@ -34,6 +35,8 @@ pub struct BuildReporter<'a> {
     verbosity: i8,
     /// A token to suspend GitHub workflow commands while a build's own output is replayed.
     stop_token: String,
+    /// The live view, on a terminal outside CI.
+    live: Option<LiveView>,
 }
 
 impl<'a> BuildReporter<'a> {
@@ -54,6 +57,21 @@ impl<'a> BuildReporter<'a> {
             epoch,
             verbosity,
             stop_token,
+            live: None,
+        }
+    }
+
+    /// Shows a live view of every image instead of a line per state change (for terminals).
+    #[must_use]
+    pub fn with_live_view(mut self) -> Self {
+        self.live = Some(LiveView::new());
+        self
+    }
+
+    /// Advances the live view's clocks; `now` is the time into the run.
+    pub fn tick(&mut self, now: Duration) {
+        if let Some(live) = &mut self.live {
+            live.tick(now);
         }
     }
 
@@ -88,14 +106,19 @@ impl<'a> BuildReporter<'a> {
                         kind: *action,
                     },
                 );
+                if let Some(live) = &mut self.live {
+                    live.add(*job, &format!("{target} ({arch})"));
+                }
             }
             EventKind::JobStarted { job } => {
-                if self.verbosity >= 1 {
+                if let Some(live) = &mut self.live {
+                    live.set(*job, Activity::Uploading, at);
+                } else if self.verbosity >= 1 {
                     self.line(at, Some(*job), "started")?;
                 }
             }
             EventKind::ContextUploaded { job, size, .. } => {
-                if self.verbosity >= 0 {
+                if self.live.is_none() && self.verbosity >= 0 {
                     self.line(
                         at,
                         Some(*job),
@@ -104,7 +127,16 @@ impl<'a> BuildReporter<'a> {
                 }
             }
             EventKind::Submitted { job, build_id } => {
-                if self.verbosity >= 0 {
+                if let Some(live) = &mut self.live {
+                    live.set(
+                        *job,
+                        Activity::Building {
+                            since: at,
+                            last_line: String::new(),
+                        },
+                        at,
+                    );
+                } else if self.verbosity >= 0 {
                     self.line(at, Some(*job), &format!("submitted build {build_id}"))?;
                 }
             }
@@ -113,8 +145,14 @@ impl<'a> BuildReporter<'a> {
                     let (target, arch) = (info.target.clone(), info.arch.clone());
                     self.logs.append(&target, &arch, chunk)?;
                 }
+                if let Some(live) = &mut self.live {
+                    live.log(*job, chunk, at);
+                }
             }
             EventKind::StreamDropped { job, error, .. } => {
+                if let Some(live) = &mut self.live {
+                    live.set(*job, Activity::Polling { since: at }, at);
+                }
                 self.line(
                     at,
                     Some(*job),
@@ -171,6 +209,9 @@ impl<'a> BuildReporter<'a> {
                 self.finished(at, *job, outcome)?;
             }
             EventKind::RunFinished { .. } => {
+                if let Some(live) = &mut self.live {
+                    live.clear();
+                }
                 self.logs.flush()?;
             }
         }
@@ -179,6 +220,25 @@ impl<'a> BuildReporter<'a> {
 
     fn finished(&mut self, at: Duration, job: JobId, outcome: &Outcome) -> io::Result<()> {
         let text = self.describe(outcome);
+        if self.live.is_some() {
+            let line = self.format_line(at, Some(job), &text);
+            if let Some(live) = &mut self.live {
+                live.finish(job, &line);
+            }
+            // On a terminal only failures show their log: that is where the reason is.
+            if let (Outcome::Failed { .. } | Outcome::TimedOut { .. }, Some(info)) =
+                (outcome, self.jobs.get(&job).cloned())
+            {
+                let mut log = Vec::new();
+                self.logs.replay(&info.target, &info.arch, &mut log)?;
+                if let Some(live) = &self.live {
+                    for line in String::from_utf8_lossy(&log).lines() {
+                        live.println(&format!("  │ {line}"));
+                    }
+                }
+            }
+            return Ok(());
+        }
         self.line(at, Some(job), &text)?;
         let has_log = matches!(
             outcome,
@@ -284,12 +344,23 @@ impl<'a> BuildReporter<'a> {
         }
     }
 
-    fn line(&mut self, at: Duration, job: Option<JobId>, text: &str) -> io::Result<()> {
+    fn format_line(&self, at: Duration, job: Option<JobId>, text: &str) -> String {
         let subject = match job.and_then(|j| self.jobs.get(&j)) {
             Some(info) => format!("{} ({}): ", info.target, info.arch),
             None => String::new(),
         };
-        writeln!(self.out, "[{:>7.1}s] {subject}{text}", at.as_secs_f64())
+        format!("[{:>7.1}s] {subject}{text}", at.as_secs_f64())
+    }
+
+    fn line(&mut self, at: Duration, job: Option<JobId>, text: &str) -> io::Result<()> {
+        let line = self.format_line(at, job, text);
+        match &self.live {
+            Some(live) => {
+                live.println(&line);
+                Ok(())
+            }
+            None => writeln!(self.out, "{line}"),
+        }
     }
 }
 

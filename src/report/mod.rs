@@ -6,9 +6,11 @@ pub mod build;
 pub mod ci;
 pub mod diagnostics;
 pub mod github;
+pub mod live;
 pub mod logs;
 pub mod plan;
 pub mod reading;
+pub mod result;
 
 /// Writes rows with columns padded to their widest cell.
 pub fn write_table<const N: usize>(

@@ -1,0 +1,153 @@
+//! The result of `sifbake build` and `sifbake tag` as a document (`--format json`): per
+//! target and architecture what happened, the image, its tags, and why.
+
+use serde::Serialize;
+
+use crate::context::RefContext;
+use crate::exec::{BuiltImage, Counts, Outcome, RunSummary, SkipReason};
+use crate::manifest::Publish;
+use crate::plan::{Action, Plan};
+
+use super::build::fail_reason;
+
+/// The version of the result document; README.md documents it.
+pub const RESULT_SCHEMA: &str = "sifbake/result/v1";
+
+/// `--format json` of `build` and `tag`.
+#[derive(Debug, Serialize)]
+pub struct ResultDocument<'a> {
+    pub schema: &'static str,
+    pub context: &'a RefContext,
+    /// What the run did with its images: `push`, `ephemeral` or `skip`.
+    pub publish: Publish,
+    pub exit_code: u8,
+    /// Whether SIGINT/SIGTERM cancelled the run.
+    pub cancelled: bool,
+    pub duration_seconds: f64,
+    pub counts: Counts,
+    pub targets: Vec<TargetResult>,
+}
+
+/// One target.
+#[derive(Debug, Serialize)]
+pub struct TargetResult {
+    pub name: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub images: Vec<ImageResult>,
+}
+
+/// One image (architecture) of a target.
+#[derive(Debug, Serialize)]
+pub struct ImageResult {
+    pub arch: String,
+    /// `built`, `retagged`, `unchanged`, `failed`, `skipped`, `cancelled`, `timed-out`, or
+    /// `planned` when nothing ran (`--dry-run`, `publish: skip`).
+    pub status: &'static str,
+    pub digest_tag: String,
+    /// The tags set (none when ephemeral or not done).
+    pub tags: Vec<String>,
+    pub image: Option<BuiltImage>,
+    pub build_id: Option<String>,
+    pub duration_seconds: f64,
+    /// Why it failed, was skipped, or was left unchanged.
+    pub reason: Option<String>,
+}
+
+impl<'a> ResultDocument<'a> {
+    /// Combines the plan and, when the run happened, its summary.
+    pub fn new(
+        plan: &'a Plan,
+        summary: Option<&RunSummary>,
+        publish: Publish,
+        exit_code: u8,
+    ) -> Self {
+        let targets = plan
+            .targets
+            .iter()
+            .map(|target| TargetResult {
+                name: target.name.clone(),
+                reference: target.reference.to_string(),
+                images: target
+                    .images
+                    .iter()
+                    .map(|image| {
+                        let job = summary.and_then(|s| s.job(&target.name, &image.arch));
+                        let mut result = ImageResult {
+                            arch: image.arch.clone(),
+                            status: "planned",
+                            digest_tag: image.digest_tag.clone(),
+                            tags: Vec::new(),
+                            image: None,
+                            build_id: None,
+                            duration_seconds: 0.0,
+                            reason: None,
+                        };
+                        if image.action == Action::Skip {
+                            result.status = "unchanged";
+                            result.reason = Some(target.reason.message());
+                            return result;
+                        }
+                        let Some(job) = job else {
+                            return result;
+                        };
+                        result.duration_seconds = job.duration.as_secs_f64();
+                        match &job.outcome {
+                            Outcome::Built {
+                                image,
+                                build_id,
+                                tags,
+                                ..
+                            } => {
+                                result.status = "built";
+                                result.image = Some(image.clone());
+                                result.build_id = Some(build_id.clone());
+                                result.tags = tags.clone();
+                            }
+                            Outcome::Retagged { image, tags } => {
+                                result.status = "retagged";
+                                result.image = Some(image.clone());
+                                result.tags = tags.clone();
+                            }
+                            Outcome::Failed { reason } => {
+                                result.status = "failed";
+                                result.reason = Some(fail_reason(reason));
+                            }
+                            Outcome::Skipped { reason } => {
+                                result.status = "skipped";
+                                result.reason = Some(match reason {
+                                    SkipReason::Cancelled => "the run was cancelled".to_owned(),
+                                    SkipReason::DependencyFailed { .. } => {
+                                        "a target it builds on did not succeed".to_owned()
+                                    }
+                                    SkipReason::FailFast { .. } => {
+                                        "another job failed and --fail-fast is set".to_owned()
+                                    }
+                                });
+                            }
+                            Outcome::Cancelled { build_id } => {
+                                result.status = "cancelled";
+                                result.build_id = build_id.clone();
+                            }
+                            Outcome::TimedOut { build_id, .. } => {
+                                result.status = "timed-out";
+                                result.build_id = build_id.clone();
+                            }
+                        }
+                        result
+                    })
+                    .collect(),
+            })
+            .collect();
+        ResultDocument {
+            schema: RESULT_SCHEMA,
+            context: &plan.context,
+            publish,
+            exit_code,
+            cancelled: summary.is_some_and(RunSummary::was_cancelled),
+            duration_seconds: summary.map_or(0.0, |s| s.duration.as_secs_f64()),
+            counts: summary.map(|s| s.counts).unwrap_or_default(),
+            targets,
+        }
+    }
+}
