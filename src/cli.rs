@@ -41,6 +41,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show which targets need a build, a retag or nothing, and why, without a network.
     Plan(PlanArgs),
+    /// Build what changed on the remote build service, in parallel, and tag the images.
+    Build(BuildArgs),
+    /// Set this ref's tags on images that already exist by digest, building nothing.
+    Tag(TagArgs),
 }
 
 /// Where the manifest is.
@@ -119,6 +123,97 @@ pub enum PlanFormat {
     Json,
     /// `{"include": [...]}` for a GitHub Actions matrix, one entry per image to build or retag.
     GithubMatrix,
+}
+
+/// Where the Sylabs services are and how to reach them.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The Sylabs frontend whose services are discovered.
+    #[arg(long, value_name = "URL", default_value = "https://cloud.sylabs.io", env = env::SIFBAKE_REMOTE)]
+    pub remote: String,
+
+    /// The build service, instead of the discovered one.
+    #[arg(long, value_name = "URL", env = env::SIFBAKE_BUILDER_URL)]
+    pub builder_url: Option<String>,
+
+    /// The library, instead of the discovered one.
+    #[arg(long, value_name = "URL", env = env::SIFBAKE_LIBRARY_URL)]
+    pub library_url: Option<String>,
+
+    /// Read the access token from this file (else SYLABS_AUTH_TOKEN, SYLABS_TOKEN,
+    /// ~/.singularity/sylabs-token, or the active remote of ~/.singularity/remote.yaml).
+    #[arg(long, value_name = "FILE", env = env::SIFBAKE_TOKEN_FILE)]
+    pub token_file: Option<PathBuf>,
+
+    /// Allow plain http:// to hosts other than this machine.
+    #[arg(long, env = env::SIFBAKE_ALLOW_INSECURE)]
+    pub allow_insecure: bool,
+
+    /// Run against an emulated build service and library started in this process: no
+    /// account needed, nothing is really built (for demos and fork pull requests).
+    #[arg(long, env = env::SIFBAKE_EMULATE, conflicts_with_all = ["builder_url", "library_url"])]
+    pub emulate: bool,
+}
+
+/// `sifbake build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    #[command(flatten)]
+    pub reference: RefArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
+    /// Builds at most N at once [default: the ready targets, at most 8].
+    #[arg(short, long, value_name = "N", env = env::SIFBAKE_JOBS, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// Keep building what does not depend on a failed target (the default).
+    #[arg(long, overrides_with = "fail_fast")]
+    pub keep_going: bool,
+
+    /// Stop at the first failure: cancel running builds, start no more.
+    #[arg(long, env = env::SIFBAKE_FAIL_FAST, overrides_with = "keep_going")]
+    pub fail_fast: bool,
+
+    /// Plan, connect and check the token, then stop before building anything.
+    #[arg(long, env = env::SIFBAKE_DRY_RUN)]
+    pub dry_run: bool,
+
+    /// Write each build's log to DIR/<target>-<arch>.log.
+    #[arg(long, value_name = "DIR", env = env::SIFBAKE_LOG_DIR)]
+    pub log_dir: Option<PathBuf>,
+
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+}
+
+/// `sifbake tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// Only these targets (comma-separated).
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_TARGETS)]
+    pub targets: Vec<String>,
+
+    #[command(flatten)]
+    pub reference: RefArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
 }
 
 /// `sifbake inspect`.

@@ -63,6 +63,8 @@ pub fn run() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&settings, args, &mut output),
         Command::Inspect(args) => commands::inspect::run(&settings, args, &mut output),
         Command::Plan(args) => commands::plan::run(&settings, args, &mut output),
+        Command::Build(args) => commands::build::run(&settings, args, &mut output),
+        Command::Tag(args) => commands::tag::run(&settings, args, &mut output),
     };
     match result.and_then(|code| output.stdout.flush().map(|()| code)) {
         Ok(code) => ExitCode::from(code),

@@ -22,11 +22,36 @@ pub struct Settings {
     pub directory: Option<PathBuf>,
     /// Whether stderr output may use colour.
     pub color: bool,
+    /// Whether stderr is a terminal (a live view instead of log lines).
+    pub stderr_terminal: bool,
     /// -1 with `--quiet`, 0 by default, 1 and up with `-v`.
     pub verbosity: i8,
     /// The environment variables sifbake reads (`env::ALL`, `context::vars::ALL`), read once;
     /// secrets (`env::SECRETS`) are left out.
     pub vars: BTreeMap<String, String>,
+    /// The secret variables, kept apart so that printing the settings cannot show them.
+    pub secrets: Secrets,
+}
+
+/// The values of the secret variables (`env::SECRETS`). Its `Debug` shows only which are set.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    /// Returns a secret variable's value.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.values.keys().map(|name| format!("{name}=***")))
+            .finish()
+    }
 }
 
 impl Settings {
@@ -55,12 +80,20 @@ impl Settings {
             .filter(|name| !env::SECRETS.contains(name))
             .filter_map(|name| var(name).map(|value| ((*name).to_owned(), value)))
             .collect();
+        let secrets = Secrets {
+            values: env::SECRETS
+                .iter()
+                .filter_map(|name| var(name).map(|value| ((*name).to_owned(), value)))
+                .collect(),
+        };
         Settings {
             cwd,
             directory,
             color,
+            stderr_terminal: stderr_is_terminal,
             verbosity,
             vars,
+            secrets,
         }
     }
 
@@ -187,6 +220,7 @@ mod tests {
         );
         assert_eq!(s.var("SIFBAKE_JOBS").as_deref(), Some("4"));
         assert_eq!(s.var("SYLABS_TOKEN"), None);
+        assert_eq!(s.secrets.get("SYLABS_TOKEN").as_deref(), Some("s3cr3t"));
         assert!(!format!("{s:?}").contains("s3cr3t"));
     }
 

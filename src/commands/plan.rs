@@ -3,13 +3,13 @@
 use std::io;
 
 use super::Output;
-use crate::changes::{self, ChangeRequest};
-use crate::cli::{PlanArgs, PlanFormat};
-use crate::context;
+use crate::changes::{self, ChangeRequest, ChangeSet, Digests};
+use crate::cli::{PlanArgs, PlanFormat, RefArgs, SelectionArgs};
+use crate::context::{self, RefContext};
 use crate::diagnostic::Diagnostic;
 use crate::env;
 use crate::exit;
-use crate::plan::{self, Plan, PlanRequest};
+use crate::plan::{self, DigestLookup, Plan, PlanRequest};
 use crate::project::{self, Project};
 use crate::report::{github, plan as render};
 use crate::settings::Settings;
@@ -25,7 +25,8 @@ pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Re
         }
     };
     out.diagnostics(&project.warnings)?;
-    let plan = match make_plan(settings, args, &project) {
+    let gathered = gather(settings, &args.selection, &args.reference, &project);
+    let plan = match gathered.and_then(|g| g.plan(&project, &args.selection.targets, None)) {
         Ok(plan) => plan,
         Err(diagnostics) => {
             out.diagnostics(&diagnostics)?;
@@ -54,16 +55,47 @@ pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Re
     Ok(exit::SUCCESS)
 }
 
-/// Works out the context, the changes and the digests, then the plan. Shared with `build`.
-pub fn make_plan(
+/// What a plan is made from, gathered once: the ref context, the changes, the digests.
+pub struct Gathered {
+    pub context: RefContext,
+    pub changes: ChangeSet,
+    pub digests: Digests,
+    pub manifest_path: String,
+    pub branches: Vec<String>,
+}
+
+impl Gathered {
+    /// Makes the plan, asking `lookup` (the library) when online.
+    pub fn plan(
+        &self,
+        project: &Project,
+        selection: &[String],
+        lookup: Option<&dyn DigestLookup>,
+    ) -> Result<Plan, Vec<Diagnostic>> {
+        plan::plan(&PlanRequest {
+            project,
+            context: &self.context,
+            changes: &self.changes,
+            digests: &self.digests,
+            selection,
+            manifest_path: &self.manifest_path,
+            other_branches: &self.branches,
+            lookup,
+        })
+    }
+}
+
+/// Works out the context, the changes and the digests. Shared with `build` and `tag`.
+pub fn gather(
     settings: &Settings,
-    args: &PlanArgs,
+    selection: &SelectionArgs,
+    reference: &RefArgs,
     project: &Project,
-) -> Result<Plan, Vec<Diagnostic>> {
+) -> Result<Gathered, Vec<Diagnostic>> {
     let root = &project.manifest.root;
     let payload = settings.event_payload().map_err(|d| vec![*d])?;
     let local = changes::local_git(root);
-    let overrides = Settings::overrides(&args.reference);
+    let overrides = Settings::overrides(reference);
     let context = context::detect(
         &|name| settings.var(name),
         payload.as_ref(),
@@ -73,11 +105,11 @@ pub fn make_plan(
     .map_err(|error| {
         vec![Diagnostic::error("context::detect", error.to_string()).help(error.help())]
     })?;
-    let change_set = changes::detect_changes(&ChangeRequest {
+    let changes = changes::detect_changes(&ChangeRequest {
         root,
         context: &context,
-        since: args.selection.since.as_deref(),
-        all: args.selection.all,
+        since: selection.since.as_deref(),
+        all: selection.all,
         remote: "origin",
     })
     .map_err(|error| {
@@ -89,16 +121,11 @@ pub fn make_plan(
                 .help("check that the file exists and is readable"),
         ]
     })?;
-    let manifest_path = project.manifest.manifest_path();
-    let branches = changes::branch_names(root);
-    plan::plan(&PlanRequest {
-        project,
-        context: &context,
-        changes: &change_set,
-        digests: &digests,
-        selection: &args.selection.targets,
-        manifest_path: &manifest_path,
-        other_branches: &branches,
-        lookup: None,
+    Ok(Gathered {
+        context,
+        changes,
+        digests,
+        manifest_path: project.manifest.manifest_path(),
+        branches: changes::branch_names(root),
     })
 }

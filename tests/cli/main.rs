@@ -3,6 +3,8 @@
 /// Runs the binary in a scrubbed environment and checks what it printed.
 mod support;
 
+/// `sifbake build` against the emulator: order, reruns, failures, signals, faults.
+mod build;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
 /// `sifbake inspect`.

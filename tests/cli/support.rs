@@ -43,6 +43,11 @@ impl Sifbake {
         self
     }
 
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
     pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         for (name, value) in vars {
             self.command.env(name, value);
@@ -172,6 +177,94 @@ pub fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The token the emulator accepts in tests.
+pub const TOKEN: &str = "test-token-3f9c";
+
+/// An emulator running in this test process, on 127.0.0.1, with its own runtime, so the test
+/// can inject faults and read counters while the `sifbake` binary talks to it. Stopped on
+/// drop.
+pub struct Emulated {
+    runtime: tokio::runtime::Runtime,
+    emulator: Option<scs_emulator::RunningEmulator>,
+}
+
+impl Emulated {
+    pub fn start() -> Emulated {
+        Emulated::with(scs_emulator::EmulatorConfig::default())
+    }
+
+    pub fn with(config: scs_emulator::EmulatorConfig) -> Emulated {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let emulator = runtime
+            .block_on(scs_emulator::Emulator::start(config.with_token(TOKEN)))
+            .expect("start the emulator");
+        Emulated {
+            runtime,
+            emulator: Some(emulator),
+        }
+    }
+
+    fn emulator(&self) -> &scs_emulator::RunningEmulator {
+        self.emulator.as_ref().expect("running")
+    }
+
+    pub fn url(&self) -> String {
+        self.emulator().url().to_owned()
+    }
+
+    pub fn counters(&self) -> scs_emulator::Counters {
+        self.emulator().counters()
+    }
+
+    pub fn add_fault(&self, route: &str, times: u64, action: scs_emulator::FaultAction) {
+        self.emulator()
+            .faults()
+            .add(scs_emulator::FaultRule::new(route, Some(times), action));
+    }
+
+    pub fn build_log(&self, build_id: &str) -> Option<String> {
+        self.emulator().build_log(build_id)
+    }
+
+    /// A `sifbake` run pointed at this emulator with its token.
+    pub fn sifbake(&self, cwd: &Path) -> Sifbake {
+        Sifbake::new(cwd)
+            .env("SIFBAKE_REMOTE", self.url())
+            .env("SYLABS_TOKEN", TOKEN)
+    }
+
+    /// Looks an image up in the emulator's library, through sifbake's own client.
+    pub fn image(&self, container: &str, tag: &str, arch: &str) -> Option<sifbake::scs::Image> {
+        use sifbake::scs::Library;
+        self.runtime.block_on(async {
+            let token = sifbake::scs::Token::new(TOKEN).expect("token");
+            let options = sifbake::scs::ConnectOptions {
+                remote: self.url(),
+                ..sifbake::scs::ConnectOptions::new(token)
+            };
+            let connection = sifbake::scs::connect(&options).await.expect("connect");
+            let reference = sifbake::libref::LibraryRef::parse(container).expect("ref");
+            connection
+                .library
+                .find_image(&reference, tag, arch)
+                .await
+                .expect("find image")
+        })
+    }
+}
+
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            self.runtime.block_on(emulator.shutdown());
         }
     }
 }

@@ -1,0 +1,316 @@
+//! `sifbake build`: plan, ask the library what exists, then build and tag what is missing,
+//! in parallel and in dependency order, on the remote build service (or the emulator).
+
+mod lookup;
+mod signals;
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+pub use lookup::{Lookups, prefetch};
+
+use super::Output;
+use super::plan::gather;
+use super::services::{self, Services};
+use crate::cli::{BuildArgs, Format};
+use crate::context::{RefContext, RefKind};
+use crate::diagnostic::Diagnostic;
+use crate::exec::{self, ExecOptions, FailReason, JobsRequest, KnownImages, Outcome, RunSummary};
+use crate::exit;
+use crate::manifest::{Publish, PublishPolicy};
+use crate::plan::{Action, Plan};
+use crate::project::{self, Project};
+use crate::report::build::{BuildReporter, write_summary};
+use crate::report::ci::CiLog;
+use crate::report::logs::LogFiles;
+use crate::report::plan::write_text;
+use crate::report::result::ResultDocument;
+use crate::settings::Settings;
+
+/// At most this many builds at once unless `--jobs` says otherwise (DESIGN.md, "Execution").
+pub const DEFAULT_MAX_JOBS: usize = 8;
+
+/// Runs `sifbake build`.
+pub fn run(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(build(settings, args, out))
+}
+
+/// Returns what a run does with its images, for the ref it builds.
+pub fn publish_mode(policy: &PublishPolicy, context: &RefContext) -> Publish {
+    match context.kind {
+        RefKind::PullRequest { .. } => policy.pr,
+        RefKind::Tag { .. } => policy.tag,
+        RefKind::Branch { .. } | RefKind::Detached => policy.branch,
+    }
+}
+
+async fn build(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let request = settings.manifest_request(&args.manifest);
+    let project = match project::load(&request) {
+        Ok(project) => project,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    out.diagnostics(&project.warnings)?;
+    let gathered = match gather(settings, &args.selection, &args.reference, &project) {
+        Ok(gathered) => gathered,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let offline = match gathered.plan(&project, &args.selection.targets, None) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let publish = publish_mode(&project.manifest.publish, &gathered.context);
+    if publish == Publish::Skip {
+        write_text(out.stderr, &offline, out.color)?;
+        writeln!(
+            out.stderr,
+            "sifbake: the manifest's `publish` says `skip` for {}: nothing is built",
+            gathered.context.describe()
+        )?;
+        return finish(args, out, &offline, None, publish, exit::SUCCESS);
+    }
+    if !offline.has_changes {
+        write_text(out.stderr, &offline, out.color)?;
+        writeln!(out.stderr, "sifbake: nothing changed, nothing to build")?;
+        return finish(args, out, &offline, None, publish, exit::SUCCESS);
+    }
+
+    let services = match services::open(settings, &args.remote, out.stderr).await {
+        Ok(services) => services,
+        Err(unreachable) => {
+            out.diagnostics(&unreachable.diagnostics)?;
+            return Ok(unreachable.code);
+        }
+    };
+    let code = build_with(
+        settings, args, out, &project, &gathered, &offline, publish, &services,
+    )
+    .await;
+    services.close().await;
+    code
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+async fn build_with(
+    settings: &Settings,
+    args: &BuildArgs,
+    out: &mut Output<'_>,
+    project: &Project,
+    gathered: &super::plan::Gathered,
+    offline: &Plan,
+    publish: Publish,
+    services: &Services,
+) -> io::Result<u8> {
+    let lookups = match prefetch(Arc::clone(&services.library), offline, &project.graph).await {
+        Ok(lookups) => lookups,
+        Err(error) => {
+            out.diagnostics(&[Diagnostic::error("service::lookup", error.to_string())
+                .help("check the network and the library's status, then run again")])?;
+            return Ok(exit::SERVICE);
+        }
+    };
+    let plan = match gathered.plan(project, &args.selection.targets, Some(&lookups)) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    write_text(out.stderr, &plan, out.color)?;
+    if services.library.tag_api() == crate::scs::TagApi::V1 && publish == Publish::Push {
+        for target in plan
+            .targets
+            .iter()
+            .filter(|t| t.images.len() > 1 && t.action != Action::Skip)
+        {
+            writeln!(
+                out.stderr,
+                "sifbake: warning: the library only speaks v1 tags, which have no architecture: the tags of `{}` for {} overwrite each other",
+                target.name,
+                target
+                    .images
+                    .iter()
+                    .map(|i| i.arch.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )?;
+        }
+    }
+    if publish == Publish::Ephemeral {
+        writeln!(
+            out.stderr,
+            "sifbake: {} builds ephemeral images (the manifest's `publish`): nothing is published or tagged",
+            gathered.context.describe()
+        )?;
+    }
+    if args.dry_run {
+        writeln!(
+            out.stderr,
+            "sifbake: --dry-run: connected and planned; nothing was built"
+        )?;
+        return finish(args, out, &plan, None, publish, exit::SUCCESS);
+    }
+    let known: KnownImages = plan
+        .targets
+        .iter()
+        .flat_map(|target| target.images.iter().map(move |image| (target, image)))
+        .filter_map(|(target, image)| {
+            lookups
+                .image(&target.name, &image.arch)
+                .map(|found| ((target.name.clone(), image.arch.clone()), found.clone()))
+        })
+        .collect();
+    let jobs = match exec::jobs(&JobsRequest {
+        project,
+        plan: &plan,
+        publish: publish == Publish::Push,
+        known_images: &known,
+    }) {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            out.diagnostics(&[Diagnostic::error("exec::jobs", error.to_string())
+                .help("this is a bug in sifbake; please report it")])?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let build_jobs = jobs
+        .iter()
+        .filter(|job| job.kind() == exec::JobKind::Build)
+        .count();
+    let scratch = tempfile::Builder::new().prefix("sifbake-run-").tempdir()?;
+    let mut options = ExecOptions::new(scratch.path().to_path_buf());
+    options.jobs = match args.jobs {
+        Some(jobs) => usize::from(jobs),
+        None => build_jobs.clamp(1, DEFAULT_MAX_JOBS),
+    };
+    options.fail_fast = args.fail_fast;
+    options.library_url = Some(services.library_url.clone());
+    let signals = signals::watch(options.cancel.clone());
+
+    let logs = LogFiles::new(
+        args.log_dir
+            .as_deref()
+            .map(|dir| settings.base_dir().join(dir))
+            .as_deref(),
+    )?;
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ci = CiLog::detect(&|name| settings.var(name));
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let run = exec::execute(
+        jobs,
+        Arc::clone(&services.build),
+        Arc::clone(&services.library),
+        &options,
+        sender,
+    );
+    let mut reporter = BuildReporter::new(out.stderr, ci, logs, epoch, settings.verbosity);
+    let live = settings.stderr_terminal && ci == CiLog::Plain && settings.verbosity >= 0;
+    if live {
+        reporter = reporter.with_live_view();
+    }
+    let report = report_events(&mut reporter, &mut receiver, live);
+    let (summary, reported) = tokio::join!(run, report);
+    drop(reporter);
+    reported?;
+
+    let code = if summary.was_cancelled() {
+        signals.exit_code()
+    } else {
+        exit_code(&summary)
+    };
+    finish(args, out, &plan, Some(&summary), publish, code)
+}
+
+/// Feeds the executor's events to the reporter until the run ends; on a terminal, also
+/// ticks the live view's clocks.
+pub async fn report_events(
+    reporter: &mut BuildReporter<'_>,
+    receiver: &mut mpsc::UnboundedReceiver<exec::Event>,
+    live: bool,
+) -> io::Result<()> {
+    let start = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
+    let mut result = Ok(());
+    loop {
+        tokio::select! {
+            event = receiver.recv() => {
+                let Some(event) = event else { break };
+                // Keep draining on a write error: the run must still finish and clean up.
+                if let Err(error) = reporter.on_event(&event) {
+                    result = Err(error);
+                }
+            }
+            _ = ticker.tick(), if live => reporter.tick(start.elapsed()),
+        }
+    }
+    result
+}
+
+/// Maps a finished run to its exit code: 1 when a build failed, 3 when only service calls
+/// failed (nothing wrong with the definitions), 0 otherwise.
+pub fn exit_code(summary: &RunSummary) -> u8 {
+    if !summary.any_failed() {
+        return exit::SUCCESS;
+    }
+    let only_service = summary.jobs.iter().all(|job| match &job.outcome {
+        Outcome::Failed { reason } => matches!(reason, FailReason::Service { .. }),
+        Outcome::TimedOut { .. } => false,
+        _ => true,
+    });
+    if only_service {
+        exit::SERVICE
+    } else {
+        exit::BUILD_FAILED
+    }
+}
+
+/// Writes the result (a table, or the JSON document) to stdout and returns `code`.
+fn finish(
+    args: &BuildArgs,
+    out: &mut Output<'_>,
+    plan: &Plan,
+    summary: Option<&RunSummary>,
+    publish: Publish,
+    code: u8,
+) -> io::Result<u8> {
+    match args.format {
+        Format::Json => out.json(&ResultDocument::new(plan, summary, publish, code))?,
+        Format::Text => {
+            if let Some(summary) = summary {
+                write_summary(out.stdout, summary)?;
+            }
+            let unchanged = plan
+                .targets
+                .iter()
+                .filter(|t| t.action == Action::Skip)
+                .count();
+            if unchanged > 0 {
+                writeln!(
+                    out.stdout,
+                    "{} unchanged",
+                    crate::report::plural(unchanged, "target")
+                )?;
+            }
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,202 @@
+//! Reaching the Sylabs services for `build` and `tag`: the token, discovery and the token
+//! check, or an emulator started in this process (`--emulate`).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::cli::RemoteArgs;
+use crate::diagnostic::Diagnostic;
+use crate::env;
+use crate::exit;
+use crate::scs::{self, BuildClient, ConnectOptions, LibraryClient, Token, TokenSources};
+use crate::settings::Settings;
+
+/// The clients of a run, and what keeps an emulator alive while they are used.
+pub struct Services {
+    pub build: Arc<BuildClient>,
+    pub library: Arc<LibraryClient>,
+    /// The library the builder pulls from and pushes to.
+    pub library_url: String,
+    /// Where the services are, for the log.
+    pub description: String,
+    #[cfg(feature = "emulate")]
+    emulator: Option<scs_emulator::RunningEmulator>,
+}
+
+impl Services {
+    /// Stops the emulator, if one was started.
+    pub async fn close(self) {
+        #[cfg(feature = "emulate")]
+        if let Some(emulator) = self.emulator {
+            emulator.shutdown().await;
+        }
+    }
+}
+
+/// Why the services could not be used: the exit code and what to tell the user.
+pub struct Unreachable {
+    pub code: u8,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Connects to the services the flags name, or starts the emulator.
+pub async fn open(
+    settings: &Settings,
+    args: &RemoteArgs,
+    stderr: &mut dyn Write,
+) -> Result<Services, Unreachable> {
+    if args.emulate {
+        return emulate(stderr).await;
+    }
+    let sources = TokenSources {
+        sylabs_auth_token: settings.secrets.get(env::SYLABS_AUTH_TOKEN),
+        sylabs_token: settings.secrets.get(env::SYLABS_TOKEN),
+        token_file: args
+            .token_file
+            .as_ref()
+            .map(|file| settings.base_dir().join(file)),
+        home: settings.var(env::HOME).map(Into::into),
+    };
+    let resolved = match scs::resolve_token(&sources) {
+        Ok(Some(resolved)) => resolved,
+        Ok(None) => {
+            return Err(Unreachable {
+                code: exit::SERVICE,
+                diagnostics: vec![
+                    Diagnostic::error("auth::no-token", "no Sylabs access token found")
+                        .help("generate one at https://cloud.sylabs.io/auth/tokens and set it as SYLABS_TOKEN (a CI secret), or pass `--token-file`; `--emulate` runs without one"),
+                ],
+            });
+        }
+        Err(error) => {
+            return Err(Unreachable {
+                code: exit::BAD_INPUT,
+                diagnostics: vec![
+                    Diagnostic::error("auth::token", error.to_string()).help(error.help()),
+                ],
+            });
+        }
+    };
+    let _ = writeln!(stderr, "sifbake: using the {}", resolved.source);
+    let options = ConnectOptions {
+        remote: args.remote.clone(),
+        builder_url: args.builder_url.clone(),
+        library_url: args.library_url.clone(),
+        allow_insecure: args.allow_insecure,
+        ..ConnectOptions::new(resolved.token)
+    };
+    let connection = scs::connect(&options).await.map_err(connect_error)?;
+    let library_url = connection.endpoints.library.to_string();
+    let _ = writeln!(
+        stderr,
+        "sifbake: build service {}, library {} ({} tags)",
+        connection.endpoints.builder,
+        connection.endpoints.library,
+        match connection.library.tag_api() {
+            scs::TagApi::V1 => "v1",
+            scs::TagApi::V2 => "v2 arch",
+        }
+    );
+    Ok(Services {
+        build: Arc::new(connection.build),
+        library: Arc::new(connection.library),
+        library_url,
+        description: args.remote.clone(),
+        #[cfg(feature = "emulate")]
+        emulator: None,
+    })
+}
+
+fn connect_error(error: scs::ConnectError) -> Unreachable {
+    let code = match error {
+        scs::ConnectError::Insecure { .. } | scs::ConnectError::InvalidUrl { .. } => {
+            exit::BAD_INPUT
+        }
+        _ => exit::SERVICE,
+    };
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    Unreachable {
+        code,
+        diagnostics: vec![Diagnostic::error("service::connect", message).help(error.help())],
+    }
+}
+
+#[cfg(feature = "emulate")]
+async fn emulate(stderr: &mut dyn Write) -> Result<Services, Unreachable> {
+    // A throwaway token: the emulator accepts only it, and it never leaves this process.
+    let token = random_token();
+    let config = scs_emulator::EmulatorConfig::default().with_token(token.clone());
+    let emulator = scs_emulator::Emulator::start(config)
+        .await
+        .map_err(|error| Unreachable {
+            code: exit::SERVICE,
+            diagnostics: vec![
+                Diagnostic::error(
+                    "emulate::start",
+                    format!("cannot start the emulator: {error}"),
+                )
+                .help("the emulator listens on 127.0.0.1; check that loopback networking works"),
+            ],
+        })?;
+    let url = emulator.url().to_owned();
+    let _ = writeln!(
+        stderr,
+        "sifbake: --emulate: using an emulated build service and library at {url}; builds are emulated, nothing is really built"
+    );
+    let Some(token) = Token::new(token) else {
+        return Err(Unreachable {
+            code: exit::SERVICE,
+            diagnostics: vec![Diagnostic::error(
+                "emulate::token",
+                "the emulator's token is empty",
+            )],
+        });
+    };
+    let options = ConnectOptions {
+        remote: url.clone(),
+        ..ConnectOptions::new(token)
+    };
+    let connection = scs::connect(&options).await.map_err(connect_error)?;
+    Ok(Services {
+        build: Arc::new(connection.build),
+        library: Arc::new(connection.library),
+        library_url: connection.endpoints.library.to_string(),
+        description: format!("the emulator at {url}"),
+        emulator: Some(emulator),
+    })
+}
+
+#[cfg(not(feature = "emulate"))]
+async fn emulate(_stderr: &mut dyn Write) -> Result<Services, Unreachable> {
+    Err(Unreachable {
+        code: exit::BAD_INPUT,
+        diagnostics: vec![
+            Diagnostic::error(
+                "emulate::unavailable",
+                "this sifbake was built without the emulator",
+            )
+            .help("build sifbake with its default features (`--features emulate`)"),
+        ],
+    })
+}
+
+#[cfg(feature = "emulate")]
+fn random_token() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(std::process::id().to_le_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.update(now.to_le_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

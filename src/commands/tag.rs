@@ -1,0 +1,184 @@
+//! `sifbake tag`: set the current ref's tags on images that already exist by input digest,
+//! building nothing. Pre-release automation: promote what a branch build made.
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::Output;
+use super::build::{exit_code, prefetch};
+use super::plan::gather;
+use super::services;
+use crate::changes::{ChangeBase, ChangeSet};
+use crate::cli::{Format, SelectionArgs, TagArgs};
+use crate::diagnostic::Diagnostic;
+use crate::exec::{self, ExecOptions, JobsRequest, KnownImages};
+use crate::exit;
+use crate::manifest::Publish;
+use crate::plan::{Action, Lookup};
+use crate::project;
+use crate::report::build::{BuildReporter, write_summary};
+use crate::report::ci::CiLog;
+use crate::report::logs::LogFiles;
+use crate::report::result::ResultDocument;
+use crate::settings::Settings;
+
+/// Runs `sifbake tag`.
+pub fn run(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(tag(settings, args, out))
+}
+
+async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let request = settings.manifest_request(&args.manifest);
+    let project = match project::load(&request) {
+        Ok(project) => project,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    out.diagnostics(&project.warnings)?;
+    // Every selected target is looked up by digest; git history plays no part (`all` only
+    // keeps `gather` from reading it).
+    let selection = SelectionArgs {
+        since: None,
+        all: true,
+        targets: args.targets.clone(),
+    };
+    let mut gathered = match gather(settings, &selection, &args.reference, &project) {
+        Ok(gathered) => gathered,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    gathered.changes = ChangeSet {
+        base: ChangeBase::Fallback {
+            reason: "`sifbake tag` finds images by their input digest".to_owned(),
+        },
+        files: Default::default(),
+        notes: Vec::new(),
+    };
+    let offline = match gathered.plan(&project, &args.targets, None) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let services = match services::open(settings, &args.remote, out.stderr).await {
+        Ok(services) => services,
+        Err(unreachable) => {
+            out.diagnostics(&unreachable.diagnostics)?;
+            return Ok(unreachable.code);
+        }
+    };
+    let lookups = match prefetch(Arc::clone(&services.library), &offline, &project.graph).await {
+        Ok(lookups) => lookups,
+        Err(error) => {
+            services.close().await;
+            out.diagnostics(&[Diagnostic::error("service::lookup", error.to_string())
+                .help("check the network and the library's status, then run again")])?;
+            return Ok(exit::SERVICE);
+        }
+    };
+    let mut plan = match gathered.plan(&project, &args.targets, Some(&lookups)) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            services.close().await;
+            out.diagnostics(&diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    // Nothing is built: an image without its digest tag is reported, not made.
+    let mut missing = Vec::new();
+    for target in &mut plan.targets {
+        for image in &mut target.images {
+            if image.action == Action::Build {
+                missing.push(format!(
+                    "`{}` ({}): no image tagged {}",
+                    target.name, image.arch, image.digest_tag
+                ));
+                image.action = Action::Skip;
+                image.tags.clear();
+                image.lookup = Lookup::Missing;
+            }
+        }
+        target.action = target
+            .images
+            .iter()
+            .map(|i| i.action)
+            .max()
+            .unwrap_or(Action::Skip);
+    }
+    plan.has_changes = plan.targets.iter().any(|t| t.action != Action::Skip);
+    for line in &missing {
+        writeln!(
+            out.stderr,
+            "sifbake: {line}; build it first (`sifbake build`)"
+        )?;
+    }
+
+    let known: KnownImages = plan
+        .targets
+        .iter()
+        .flat_map(|target| target.images.iter().map(move |image| (target, image)))
+        .filter_map(|(target, image)| {
+            lookups
+                .image(&target.name, &image.arch)
+                .map(|found| ((target.name.clone(), image.arch.clone()), found.clone()))
+        })
+        .collect();
+    let jobs = match exec::jobs(&JobsRequest {
+        project: &project,
+        plan: &plan,
+        publish: true,
+        known_images: &known,
+    }) {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            services.close().await;
+            out.diagnostics(&[Diagnostic::error("exec::jobs", error.to_string())
+                .help("this is a bug in sifbake; please report it")])?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let scratch = tempfile::Builder::new().prefix("sifbake-tag-").tempdir()?;
+    let mut options = ExecOptions::new(scratch.path().to_path_buf());
+    options.jobs = super::build::DEFAULT_MAX_JOBS;
+    options.library_url = Some(services.library_url.clone());
+    let ci = CiLog::detect(&|name| settings.var(name));
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let run = exec::execute(
+        jobs,
+        Arc::clone(&services.build),
+        Arc::clone(&services.library),
+        &options,
+        sender,
+    );
+    let mut reporter =
+        BuildReporter::new(out.stderr, ci, LogFiles::new(None)?, 0, settings.verbosity);
+    let report = super::build::report_events(&mut reporter, &mut receiver, false);
+    let (summary, reported) = tokio::join!(run, report);
+    drop(reporter);
+    services.close().await;
+    reported?;
+    let mut code = exit_code(&summary);
+    if !missing.is_empty() && code == exit::SUCCESS {
+        code = exit::BUILD_FAILED;
+    }
+    match args.format {
+        Format::Json => out.json(&ResultDocument::new(
+            &plan,
+            Some(&summary),
+            Publish::Push,
+            code,
+        ))?,
+        Format::Text => write_summary(out.stdout, &summary)?,
+    }
+    Ok(code)
+}
