@@ -89,15 +89,35 @@ async fn build(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> i
         return finish(args, out, &offline, None, publish, exit::SUCCESS);
     }
 
-    let services = match services::open(settings, &args.remote, out.stderr).await {
-        Ok(services) => services,
+    let (notices, mut retries) = services::RetryNotices::channel();
+    let opened = services::reporting_retries(
+        services::open(settings, &args.remote, &notices),
+        &mut retries,
+        out.stderr,
+    )
+    .await;
+    let services = match opened {
+        Ok(services) => {
+            for note in &services.notes {
+                writeln!(out.stderr, "sifbake: {note}")?;
+            }
+            services
+        }
         Err(unreachable) => {
             out.diagnostics(&unreachable.diagnostics)?;
             return Ok(unreachable.code);
         }
     };
     let code = build_with(
-        settings, args, out, &project, &gathered, &offline, publish, &services,
+        settings,
+        args,
+        out,
+        &project,
+        &gathered,
+        &offline,
+        publish,
+        &services,
+        &mut retries,
     )
     .await;
     services.close().await;
@@ -117,8 +137,10 @@ async fn build_with(
     offline: &Plan,
     publish: Publish,
     services: &Services,
+    retries: &mut mpsc::UnboundedReceiver<crate::report::build::RetryNotice>,
 ) -> io::Result<u8> {
-    let lookups = match prefetch(Arc::clone(&services.library), offline, &project.graph).await {
+    let lookup = prefetch(Arc::clone(&services.library), offline, &project.graph);
+    let lookups = match services::reporting_retries(lookup, retries, out.stderr).await {
         Ok(lookups) => lookups,
         Err(error) => {
             out.diagnostics(&[Diagnostic::error("service::lookup", error.to_string())
@@ -227,7 +249,7 @@ async fn build_with(
     if live {
         reporter = reporter.with_live_view();
     }
-    let report = report_events(&mut reporter, &mut receiver, live);
+    let report = report_events(&mut reporter, &mut receiver, retries, live);
     let (summary, reported) = tokio::join!(run, report);
     drop(reporter);
     reported?;
@@ -245,6 +267,7 @@ async fn build_with(
 pub async fn report_events(
     reporter: &mut BuildReporter<'_>,
     receiver: &mut mpsc::UnboundedReceiver<exec::Event>,
+    retries: &mut mpsc::UnboundedReceiver<crate::report::build::RetryNotice>,
     live: bool,
 ) -> io::Result<()> {
     let start = tokio::time::Instant::now();
@@ -256,6 +279,11 @@ pub async fn report_events(
                 let Some(event) = event else { break };
                 // Keep draining on a write error: the run must still finish and clean up.
                 if let Err(error) = reporter.on_event(&event) {
+                    result = Err(error);
+                }
+            }
+            Some(notice) = retries.recv() => {
+                if let Err(error) = reporter.on_retry(start.elapsed(), &notice) {
                     result = Err(error);
                 }
             }

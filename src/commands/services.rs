@@ -4,11 +4,17 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
 use crate::cli::RemoteArgs;
 use crate::diagnostic::Diagnostic;
 use crate::env;
 use crate::exit;
-use crate::scs::{self, BuildClient, ConnectOptions, LibraryClient, Token, TokenSources};
+use crate::report::build::RetryNotice;
+use crate::scs::{
+    self, BuildClient, ConnectOptions, LibraryClient, RetryObserver, RetryPolicy, Token,
+    TokenSources,
+};
 use crate::settings::Settings;
 
 /// The clients of a run, and what keeps an emulator alive while they are used.
@@ -19,6 +25,8 @@ pub struct Services {
     pub library_url: String,
     /// Where the services are, for the log.
     pub description: String,
+    /// What was found setting up, for the log: the token's source, the services' URLs.
+    pub notes: Vec<String>,
     #[cfg(feature = "emulate")]
     emulator: Option<scs_emulator::RunningEmulator>,
 }
@@ -33,6 +41,52 @@ impl Services {
     }
 }
 
+/// Where the clients' retries are reported: a channel the command drains on its own task
+/// (writing from a client's task could block on the stderr lock the command holds).
+#[derive(Clone)]
+pub struct RetryNotices(mpsc::UnboundedSender<RetryNotice>);
+
+impl RetryNotices {
+    /// Returns the notices and the receiver to drain them from.
+    pub fn channel() -> (RetryNotices, mpsc::UnboundedReceiver<RetryNotice>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (RetryNotices(sender), receiver)
+    }
+
+    /// Returns the clients' retry policy, reporting here.
+    fn policy(&self) -> RetryPolicy {
+        let sender = self.0.clone();
+        RetryPolicy {
+            observer: Some(RetryObserver::new(move |error, attempt, delay| {
+                // A closed receiver means the command is done; nothing is left to tell.
+                let _ = sender.send(RetryNotice {
+                    error: error.to_string(),
+                    attempt,
+                    delay,
+                });
+            })),
+            ..RetryPolicy::default()
+        }
+    }
+}
+
+/// Awaits `future` while printing the clients' retry notices as they come.
+pub async fn reporting_retries<T>(
+    future: impl std::future::Future<Output = T>,
+    notices: &mut mpsc::UnboundedReceiver<RetryNotice>,
+    stderr: &mut dyn Write,
+) -> T {
+    tokio::pin!(future);
+    loop {
+        tokio::select! {
+            value = &mut future => return value,
+            Some(notice) = notices.recv() => {
+                let _ = writeln!(stderr, "sifbake: {}", notice.describe());
+            }
+        }
+    }
+}
+
 /// Why the services could not be used: the exit code and what to tell the user.
 pub struct Unreachable {
     pub code: u8,
@@ -43,10 +97,10 @@ pub struct Unreachable {
 pub async fn open(
     settings: &Settings,
     args: &RemoteArgs,
-    stderr: &mut dyn Write,
+    notices: &RetryNotices,
 ) -> Result<Services, Unreachable> {
     if args.emulate {
-        return emulate(stderr).await;
+        return emulate(notices).await;
     }
     let sources = TokenSources {
         sylabs_auth_token: settings.secrets.get(env::SYLABS_AUTH_TOKEN),
@@ -77,31 +131,32 @@ pub async fn open(
             });
         }
     };
-    let _ = writeln!(stderr, "sifbake: using the {}", resolved.source);
+    let mut notes = vec![format!("using the {}", resolved.source)];
     let options = ConnectOptions {
         remote: args.remote.clone(),
         builder_url: args.builder_url.clone(),
         library_url: args.library_url.clone(),
         allow_insecure: args.allow_insecure,
+        retry: notices.policy(),
         ..ConnectOptions::new(resolved.token)
     };
     let connection = scs::connect(&options).await.map_err(connect_error)?;
     let library_url = connection.endpoints.library.to_string();
-    let _ = writeln!(
-        stderr,
-        "sifbake: build service {}, library {} ({} tags)",
+    notes.push(format!(
+        "build service {}, library {} ({} tags)",
         connection.endpoints.builder,
         connection.endpoints.library,
         match connection.library.tag_api() {
             scs::TagApi::V1 => "v1",
             scs::TagApi::V2 => "v2 arch",
         }
-    );
+    ));
     Ok(Services {
         build: Arc::new(connection.build),
         library: Arc::new(connection.library),
         library_url,
         description: args.remote.clone(),
+        notes,
         #[cfg(feature = "emulate")]
         emulator: None,
     })
@@ -127,7 +182,7 @@ fn connect_error(error: scs::ConnectError) -> Unreachable {
 }
 
 #[cfg(feature = "emulate")]
-async fn emulate(stderr: &mut dyn Write) -> Result<Services, Unreachable> {
+async fn emulate(notices: &RetryNotices) -> Result<Services, Unreachable> {
     // A throwaway token: the emulator accepts only it, and it never leaves this process.
     let token = random_token();
     let config = scs_emulator::EmulatorConfig::default().with_token(token.clone());
@@ -144,10 +199,9 @@ async fn emulate(stderr: &mut dyn Write) -> Result<Services, Unreachable> {
             ],
         })?;
     let url = emulator.url().to_owned();
-    let _ = writeln!(
-        stderr,
-        "sifbake: --emulate: using an emulated build service and library at {url}; builds are emulated, nothing is really built"
-    );
+    let notes = vec![format!(
+        "--emulate: using an emulated build service and library at {url}; builds are emulated, nothing is really built"
+    )];
     let Some(token) = Token::new(token) else {
         return Err(Unreachable {
             code: exit::SERVICE,
@@ -159,6 +213,7 @@ async fn emulate(stderr: &mut dyn Write) -> Result<Services, Unreachable> {
     };
     let options = ConnectOptions {
         remote: url.clone(),
+        retry: notices.policy(),
         ..ConnectOptions::new(token)
     };
     let connection = scs::connect(&options).await.map_err(connect_error)?;
@@ -167,12 +222,13 @@ async fn emulate(stderr: &mut dyn Write) -> Result<Services, Unreachable> {
         library: Arc::new(connection.library),
         library_url: connection.endpoints.library.to_string(),
         description: format!("the emulator at {url}"),
+        notes,
         emulator: Some(emulator),
     })
 }
 
 #[cfg(not(feature = "emulate"))]
-async fn emulate(_stderr: &mut dyn Write) -> Result<Services, Unreachable> {
+async fn emulate(_notices: &RetryNotices) -> Result<Services, Unreachable> {
     Err(Unreachable {
         code: exit::BAD_INPUT,
         diagnostics: vec![

@@ -70,14 +70,27 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
             return Ok(exit::BAD_INPUT);
         }
     };
-    let services = match services::open(settings, &args.remote, out.stderr).await {
-        Ok(services) => services,
+    let (notices, mut retries) = services::RetryNotices::channel();
+    let opened = services::reporting_retries(
+        services::open(settings, &args.remote, &notices),
+        &mut retries,
+        out.stderr,
+    )
+    .await;
+    let services = match opened {
+        Ok(services) => {
+            for note in &services.notes {
+                writeln!(out.stderr, "sifbake: {note}")?;
+            }
+            services
+        }
         Err(unreachable) => {
             out.diagnostics(&unreachable.diagnostics)?;
             return Ok(unreachable.code);
         }
     };
-    let lookups = match prefetch(Arc::clone(&services.library), &offline, &project.graph).await {
+    let lookup = prefetch(Arc::clone(&services.library), &offline, &project.graph);
+    let lookups = match services::reporting_retries(lookup, &mut retries, out.stderr).await {
         Ok(lookups) => lookups,
         Err(error) => {
             services.close().await;
@@ -162,7 +175,7 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
     );
     let mut reporter =
         BuildReporter::new(out.stderr, ci, LogFiles::new(None)?, 0, settings.verbosity);
-    let report = super::build::report_events(&mut reporter, &mut receiver, false);
+    let report = super::build::report_events(&mut reporter, &mut receiver, &mut retries, false);
     let (summary, reported) = tokio::join!(run, report);
     drop(reporter);
     services.close().await;

@@ -40,7 +40,13 @@ impl ExecOptions {
             cancel: CancellationToken::new(),
             scratch,
             library_url: None,
-            retry: RetryPolicy::default(),
+            // The HTTP clients already retry every call with backoff; retrying again here
+            // would multiply the attempts (4 × 5) and the waits. Callers with plain clients
+            // (tests) raise it.
+            retry: RetryPolicy {
+                attempts: 1,
+                ..RetryPolicy::default()
+            },
             poll: PollPolicy::default(),
             // SingularityCE gives its cancel request 5 s (PROTOCOL.md §2.4).
             cleanup_timeout: Duration::from_secs(5),

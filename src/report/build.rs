@@ -15,6 +15,29 @@ use super::ci::CiLog;
 use super::live::{Activity, LiveView};
 use super::logs::LogFiles;
 
+/// A call the HTTP clients are about to try again.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct RetryNotice {
+    /// What failed and why: "submitting the build failed: 503 Service Unavailable".
+    pub error: String,
+    /// The attempt that failed, from 1.
+    pub attempt: u32,
+    /// The wait before the next one.
+    pub delay: Duration,
+}
+
+impl RetryNotice {
+    /// Returns the notice as a sentence for the log.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}; retrying in {} (attempt {} failed)",
+            self.error,
+            seconds(self.delay),
+            self.attempt
+        )
+    }
+}
+
 /// What the reporter knows about a job from its `JobQueued` event.
 #[derive(Clone, Debug)]
 struct JobInfo {
@@ -66,6 +89,11 @@ impl<'a> BuildReporter<'a> {
     pub fn with_live_view(mut self) -> Self {
         self.live = Some(LiveView::new());
         self
+    }
+
+    /// Reports a call the clients are about to retry.
+    pub fn on_retry(&mut self, at: Duration, notice: &RetryNotice) -> io::Result<()> {
+        self.line(at, None, &notice.describe())
     }
 
     /// Advances the live view's clocks; `now` is the time into the run.

@@ -29,7 +29,7 @@ pub use context::pack_context;
 pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi};
 pub use http::install_crypto_provider;
 pub use library_client::LibraryClient;
-pub use retry::{Pause, PauseLog, RetryPolicy};
+pub use retry::{Pause, PauseLog, RetryObserver, RetryPolicy};
 pub use service::{
     BuildInfo, BuildRequest, BuildService, ContextArchive, Image, Library, ServiceError,
     ServiceErrorKind,

@@ -76,6 +76,27 @@ impl PauseLog {
     }
 }
 
+/// Told about each retry before its wait: the error that failed the attempt, the attempt's
+/// number (from 1) and the wait. The command line shows these, so a stalled run says why.
+#[derive(Clone)]
+pub struct RetryObserver(Arc<ObserveFn>);
+
+/// What a [`RetryObserver`] calls: the error, the attempt that failed, the wait.
+type ObserveFn = dyn Fn(&ServiceError, u32, Duration) + Send + Sync;
+
+impl RetryObserver {
+    /// Returns an observer calling `observe`.
+    pub fn new(observe: impl Fn(&ServiceError, u32, Duration) + Send + Sync + 'static) -> Self {
+        RetryObserver(Arc::new(observe))
+    }
+}
+
+impl fmt::Debug for RetryObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RetryObserver")
+    }
+}
+
 /// How a failed call is retried.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -91,6 +112,8 @@ pub struct RetryPolicy {
     pub jitter: bool,
     /// How the delay is waited out.
     pub pause: Pause,
+    /// Told about each retry, if set.
+    pub observer: Option<RetryObserver>,
 }
 
 impl Default for RetryPolicy {
@@ -104,6 +127,7 @@ impl Default for RetryPolicy {
             max_retry_after: Duration::from_secs(60),
             jitter: true,
             pause: Pause::tokio(),
+            observer: None,
         }
     }
 }
@@ -143,9 +167,17 @@ impl RetryPolicy {
             backoff = backoff.with_jitter();
         }
         let max_retry_after = self.max_retry_after;
+        let observer = self.observer.clone();
+        let mut attempt = 0;
         call.retry(backoff)
             .sleep(self.pause.clone())
             .when(retry_when)
+            .notify(move |error, delay| {
+                attempt += 1;
+                if let Some(observer) = &observer {
+                    (observer.0)(error, attempt, delay);
+                }
+            })
             .adjust(move |error, delay| {
                 // `None` means the attempts are used up; a Retry-After does not add one.
                 delay.map(|delay| match error.retry_after {
@@ -218,6 +250,34 @@ mod tests {
             )
             .await;
         (result, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn the_observer_hears_each_retry_with_its_wait() {
+        let (policy, _) = policy();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&heard);
+        let policy = RetryPolicy {
+            observer: Some(RetryObserver::new(move |error, attempt, delay| {
+                sink.lock().unwrap_or_else(PoisonError::into_inner).push((
+                    error.kind.clone(),
+                    attempt,
+                    delay,
+                ));
+            })),
+            ..policy
+        };
+        let (result, calls) = run_with(&policy, vec![status(502), status(503)], transient).await;
+        assert!(result.is_ok());
+        assert_eq!(calls, 3);
+        let heard = heard.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        assert_eq!(
+            heard,
+            vec![
+                (status(502).kind, 1, Duration::from_secs(1)),
+                (status(503).kind, 2, Duration::from_secs(2)),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -392,6 +392,9 @@ fn transient_faults_are_survived_without_double_submission() {
     );
     let stderr = run.stderr();
     assert_eq!(stderr.matches("log stream lost").count(), 2, "{stderr}");
+    // Each retried call is in the log: 2 submissions, 3 lookups, 1 rate-limited tag call.
+    assert_eq!(stderr.matches("; retrying in ").count(), 6, "{stderr}");
+    assert!(stderr.contains("503 Service Unavailable"), "{stderr}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use self::fake::{Fake, Script, TagCall};
 use super::*;
 use crate::deffile::parse;
+use crate::exec::RetryPolicy;
 use crate::exec::events::{RetryWhat, SkipReason};
 use crate::exec::job::{Base, BaseImage, ContextSource, JobAction};
 use crate::exec::pin;
@@ -86,6 +87,12 @@ fn jobs(spec: &[(&str, &[&str])]) -> Vec<Job> {
 
 fn options(parallel: usize) -> ExecOptions {
     let mut options = ExecOptions::new(std::env::temp_dir().join("sifbake-exec-unused"));
+    // The fake service has no retrying client in front of it: retry here, as a caller with
+    // plain clients would.
+    options.retry = RetryPolicy {
+        attempts: 5,
+        ..RetryPolicy::default()
+    };
     options.jobs = parallel;
     options
 }
