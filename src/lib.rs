@@ -53,7 +53,9 @@ pub fn run() -> ExitCode {
         io::stderr().is_terminal(),
     );
     let mut stdout = io::stdout().lock();
-    let mut stderr = io::stderr().lock();
+    // Not locked for the whole run: other threads (a client's retry, a panic message) must
+    // be able to write to stderr without waiting for this one to finish.
+    let mut stderr = io::stderr();
     let mut output = Output {
         stdout: &mut stdout,
         stderr: &mut stderr,
