@@ -77,6 +77,15 @@ pub async fn open(
             });
         }
     };
+    // In GitHub Actions the runner hides the token from every later line of the log, even
+    // if something were to print it; the runner learns it before anything uses it.
+    if settings
+        .var(crate::context::vars::GITHUB_ACTIONS)
+        .as_deref()
+        == Some("true")
+    {
+        let _ = super::reports::mask(stderr, resolved.token.expose());
+    }
     let _ = writeln!(stderr, "sifbake: using the {}", resolved.source);
     let options = ConnectOptions {
         remote: args.remote.clone(),
