@@ -26,9 +26,9 @@ use crate::forge::{self, CommentRequest, GitHubForge, PublishRequest};
 use crate::plan::Plan;
 use crate::report::annotations::{Annotation, Annotator, Level};
 use crate::report::ci::workflow_command;
-use crate::report::diagnostics::one_line;
+use crate::report::diagnostics::{count_summary, one_line};
 use crate::report::dotenv::{self, DOTENV_LIMIT, Value};
-use crate::report::junit::{LOG_TAIL_BYTES, write_junit};
+use crate::report::junit::{LOG_TAIL_BYTES, write_junit, write_stopped_junit};
 use crate::report::logs::LogFiles;
 use crate::report::outputs::{Outputs, plan_outputs, result_outputs};
 use crate::report::result::ResultDocument;
@@ -334,7 +334,7 @@ impl Reports {
                 self.diagnostics.iter().filter(|d| d.is_error()).collect();
             if !errors.is_empty() {
                 let mut file = create(&self.base_dir.join(path))?;
-                write_invalid_junit(&mut file, self.command, &errors)?;
+                write_stopped_junit(&mut file, self.command, &errors)?;
             }
         }
         if let Some(path) = &self.options.dotenv {
@@ -345,8 +345,9 @@ impl Reports {
             return Ok(());
         };
         let mut sections = Vec::new();
-        // An invalid input ends the command: every annotation came from a diagnostic, and
-        // all of them are listed here, so the runner's overflow needs no list of its own.
+        // An error (bad input, no token, an unreachable service) ends the command before it
+        // builds: every annotation came from a diagnostic, and all of them are listed here,
+        // so the runner's overflow needs no list of its own.
         let invalid = self.diagnostics.iter().any(Diagnostic::is_error);
         if invalid {
             let lines: Vec<String> = self
@@ -354,8 +355,12 @@ impl Reports {
                 .iter()
                 .map(|d| one_line(d).trim_end().to_owned())
                 .collect();
-            let mut text =
-                format!("### sifbake {}: the input is not valid\n", self.command).into_bytes();
+            let mut text = format!(
+                "### sifbake {} stopped: {}\n",
+                self.command,
+                count_summary(&self.diagnostics)
+            )
+            .into_bytes();
             write_problems(&mut text, "Problems", &lines, PROBLEMS_BUDGET)?;
             sections.push(String::from_utf8_lossy(&text).into_owned());
         }
@@ -449,31 +454,6 @@ pub fn mask(stderr: &mut dyn Write, secret: &str) -> io::Result<()> {
         writeln!(stderr, "{}", workflow_command("add-mask", &[], line))?;
     }
     Ok(())
-}
-
-/// Writes a JUnit report with one failing test case: the input was not valid, so nothing
-/// ran. GitLab's merge-request widget shows the problems.
-fn write_invalid_junit(
-    out: &mut dyn Write,
-    command: &str,
-    errors: &[&Diagnostic],
-) -> io::Result<()> {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-    status
-        .set_message(format!(
-            "the input is not valid: {}",
-            crate::report::plural(errors.len(), "error")
-        ))
-        .set_type("invalid-input")
-        .set_description(errors.iter().map(|d| one_line(d)).collect::<String>());
-    let mut case = TestCase::new("manifest and definition files", status);
-    case.set_classname("sifbake");
-    let mut suite = TestSuite::new(format!("sifbake {command}"));
-    suite.add_test_case(case);
-    let mut report = Report::new("sifbake");
-    report.add_test_suite(suite);
-    report.serialize(out).map_err(io::Error::other)
 }
 
 fn create(path: &Path) -> io::Result<File> {

@@ -8,6 +8,9 @@
 //! | cancelled | `<error>` |
 //! | unchanged, skipped, planned | `<skipped>` with the reason |
 //!
+//! A command that stopped before building (bad input, no token) gets one failing case
+//! listing its errors instead.
+//!
 //! quick-junit writes the XML and strips what XML cannot hold (control characters, ANSI
 //! escapes) from the log (CRATES.md §10).
 
@@ -16,7 +19,10 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::diagnostic::Diagnostic;
+
 use super::build::{human_bytes, short_hash};
+use super::diagnostics::one_line;
 use super::result::{ImageResult, ResultDocument};
 
 /// At most this much of a failed build's log goes into its test case: the end, where the
@@ -59,6 +65,31 @@ pub fn write_junit(
     report(command, document, log_tail)
         .serialize(out)
         .map_err(io::Error::other)
+}
+
+/// Writes the JUnit report of a command that stopped before it built anything (an invalid
+/// manifest, no token, an unreachable service): one failing test case listing the errors,
+/// so GitLab's merge-request widget shows them.
+pub fn write_stopped_junit(
+    out: &mut dyn Write,
+    command: &str,
+    errors: &[&Diagnostic],
+) -> io::Result<()> {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_message(format!(
+            "sifbake stopped before it built anything: {}",
+            super::plural(errors.len(), "error")
+        ))
+        .set_type(errors.first().map_or("error", |d| d.code))
+        .set_description(errors.iter().map(|d| one_line(d)).collect::<String>());
+    let mut case = TestCase::new(format!("sifbake {command}"), status);
+    case.set_classname("sifbake");
+    let mut suite = TestSuite::new(format!("sifbake {command}"));
+    suite.add_test_case(case);
+    let mut report = Report::new("sifbake");
+    report.add_test_suite(suite);
+    report.serialize(out).map_err(io::Error::other)
 }
 
 fn status(image: &ImageResult, log_tail: impl FnOnce() -> Option<String>) -> TestCaseStatus {
@@ -166,6 +197,23 @@ FATAL: &lt;no space&gt;</failure>
 </testsuites>
 "#;
         assert_eq!(xml, expected);
+    }
+
+    #[test]
+    fn a_stopped_command_is_one_failing_case_with_its_errors() {
+        let error = Diagnostic::error("auth::no-token", "no Sylabs access token found")
+            .help("set SYLABS_TOKEN");
+        let mut out = Vec::new();
+        write_stopped_junit(&mut out, "build", &[&error]).expect("junit");
+        let xml = String::from_utf8(out).expect("utf-8");
+        assert!(
+            xml.contains(r#"<testcase name="sifbake build" classname="sifbake">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="sifbake stopped before it built anything: 1 error" type="auth::no-token">error: no Sylabs access token found (hint: set SYLABS_TOKEN)"#),
+            "{xml}"
+        );
     }
 
     #[test]

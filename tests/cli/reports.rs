@@ -280,7 +280,7 @@ fn manifest_errors_become_annotations_and_the_rest_go_to_the_summary() {
     );
     let summary = runner.read("summary.md");
     assert!(
-        summary.starts_with("### sifbake plan: the input is not valid"),
+        summary.starts_with("### sifbake plan stopped: 12 errors"),
         "{summary}"
     );
     assert_eq!(
@@ -344,11 +344,61 @@ fn a_definition_file_problem_is_annotated_on_its_line_from_a_subdirectory() {
     let junit = runner.read("junit.xml");
     assert!(
         junit.contains(
-            r#"<failure message="the input is not valid: 1 error" type="invalid-input">"#
+            r#"<failure message="sifbake stopped before it built anything: 1 error" type="lint::local-bootstrap">"#
         ),
         "{junit}"
     );
     assert!(junit.contains("defs/app.def:2:1"), "{junit}");
+}
+
+#[test]
+fn more_than_ten_failed_images_are_annotated_ten_times_and_all_listed_in_the_summary() {
+    let emulated = Emulated::start();
+    let repo = Repo::empty();
+    let mut manifest =
+        String::from("version: 1\ndefaults:\n  library: library://acme/broken\ntargets:\n");
+    for index in 0..12 {
+        manifest.push_str(&format!("  t{index:02}:\n    def: t{index:02}.def\n"));
+        std::fs::write(
+            repo.path().join(format!("t{index:02}.def")),
+            format!(
+                "# emulator: fail=\"out of disk {index}\"\nBootstrap: docker\nFrom: alpine:3.20\n"
+            ),
+        )
+        .expect("def");
+    }
+    std::fs::write(repo.path().join("sifbake.yaml"), manifest).expect("manifest");
+    let sha = repo.commit("twelve broken images");
+    let runner = Runner::new();
+    let vars = runner.push(&repo, "refs/heads/main", &sha);
+    let run = with(emulated.sifbake(repo.path()), &vars)
+        .args(["build"])
+        .run()
+        .expect_code(1);
+    let stderr = run.stderr();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 10, "{stderr}");
+    assert!(
+        errors[0].starts_with("::error file=t00.def,title=sifbake%3A t00 (amd64) failed::"),
+        "{}",
+        errors[0]
+    );
+    let summary = runner.read("summary.md");
+    assert_eq!(summary.matches("| ❌ failed |").count(), 12, "{summary}");
+    let more = summary
+        .split("#### More problems (GitHub shows 10 annotations of each kind per step)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no overflow section: {summary}"));
+    let listed: Vec<&str> = more.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(listed.len(), 2, "{more}");
+    assert!(
+        listed[0].starts_with("- t10.def: sifbake: t10 (amd64) failed: build "),
+        "{}",
+        listed[0]
+    );
 }
 
 #[test]
