@@ -349,7 +349,7 @@ async fn finish(
         code,
         logs,
     } = run;
-    reports.plan(plan)?;
+    reports.plan(out, plan)?;
     let document = ResultDocument::new(plan, summary, publish, code);
     reports.result(out, plan, &document, logs)?;
     reports.forge(out, settings, &document).await?;

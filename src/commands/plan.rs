@@ -46,7 +46,7 @@ fn plan(
             return Ok(exit::BAD_INPUT);
         }
     };
-    reports.plan(&plan)?;
+    reports.plan(out, &plan)?;
     match args.format {
         PlanFormat::Text => render::write_text(out.stdout, &plan, out.color)?,
         PlanFormat::Json => out.json(&render::PlanDocument {

@@ -38,6 +38,9 @@ use crate::report::step_summary::{
 use crate::report::{github, pr_comment};
 use crate::settings::Settings;
 
+/// The largest step output GitHub takes, in bytes.
+const OUTPUT_LIMIT: usize = 1024 * 1024;
+
 /// Room in the step summary for the lists of problems.
 const PROBLEMS_BUDGET: usize = 128 * 1024;
 
@@ -166,8 +169,8 @@ impl Reports {
     }
 
     /// Reports the final plan: step outputs, the summary table, dotenv variables.
-    pub fn plan(&mut self, plan: &Plan) -> io::Result<()> {
-        self.outputs(plan_outputs(plan)?)?;
+    pub fn plan(&mut self, out: &mut Output<'_>, plan: &Plan) -> io::Result<()> {
+        self.outputs(out, plan_outputs(plan)?)?;
         if self.summary_file.is_some() {
             let mut text = Vec::new();
             write_plan(&mut text, plan, self.table_budget())?;
@@ -186,7 +189,7 @@ impl Reports {
         document: &ResultDocument<'_>,
         logs: Option<&mut LogFiles>,
     ) -> io::Result<()> {
-        self.outputs(result_outputs(document)?)?;
+        self.outputs(out, result_outputs(document)?)?;
         if self.github {
             for target in &document.targets {
                 let def = plan
@@ -400,12 +403,27 @@ impl Reports {
         file.write_all(&text)
     }
 
-    fn outputs(&self, outputs: Outputs) -> io::Result<()> {
-        let Some(path) = &self.output_file else {
+    /// Appends step outputs; one larger than GitHub takes (1 MiB) is left out with a warning
+    /// rather than failing the step (`plan` and `result` of thousands of images).
+    fn outputs(&mut self, out: &mut Output<'_>, outputs: Outputs) -> io::Result<()> {
+        let Some(path) = self.output_file.clone() else {
             return Ok(());
         };
-        let pairs: Vec<(&str, &str)> = outputs.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        github::append_outputs(path, &pairs)
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (name, value) in &outputs {
+            if value.len() > OUTPUT_LIMIT {
+                self.warn(
+                    out,
+                    &format!(
+                        "the step output `{name}` would hold {} bytes, more than GitHub takes; it is left out (use `--format json` for the whole document)",
+                        value.len()
+                    ),
+                )?;
+            } else {
+                pairs.push((name, value));
+            }
+        }
+        github::append_outputs(&path, &pairs)
     }
 
     /// Prints a warning, and in GitHub Actions also as a warning annotation.

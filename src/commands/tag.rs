@@ -187,7 +187,7 @@ async fn tag(
     if !missing.is_empty() && code == exit::SUCCESS {
         code = exit::BUILD_FAILED;
     }
-    reports.plan(&plan)?;
+    reports.plan(out, &plan)?;
     let document = ResultDocument::new(&plan, Some(&summary), Publish::Push, code);
     reports.result(out, &plan, &document, Some(&mut logs))?;
     reports.forge(out, settings, &document).await?;

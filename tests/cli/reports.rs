@@ -402,6 +402,50 @@ fn more_than_ten_failed_images_are_annotated_ten_times_and_all_listed_in_the_sum
 }
 
 #[test]
+fn an_output_too_large_for_github_is_left_out_with_a_warning() {
+    let repo = Repo::empty();
+    std::fs::write(
+        repo.path().join("sifbake.yaml"),
+        "version: 1\ndefaults:\n  library: library://acme/many\ntargets:\n  each:\n    glob: \"c/*/Singularity.def\"\n",
+    )
+    .expect("manifest");
+    for index in 0..2500 {
+        let dir = repo.path().join(format!("c/tool-{index:04}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("Singularity.def"),
+            "Bootstrap: docker\nFrom: alpine:3.20\n",
+        )
+        .expect("def");
+    }
+    let sha = repo.commit("2,500 images");
+    let runner = Runner::new();
+    let vars = runner.push(&repo, "refs/heads/main", &sha);
+    let run = with(Sifbake::new(repo.path()), &vars)
+        .args(["plan", "--format", "json"])
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stdout().len() > 1024 * 1024,
+        "the test needs a big plan"
+    );
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("::warning title=sifbake::the step output `plan` would hold "),
+        "{stderr}"
+    );
+    let outputs = runner.outputs();
+    assert!(!outputs.contains_key("plan"), "{:?}", outputs.keys());
+    assert_eq!(outputs["has-changes"], "true");
+    let summary = runner.read("summary.md");
+    assert!(summary.len() <= 1024 * 1024);
+    assert!(
+        summary.contains("| tool-0000 | amd64 |"),
+        "the table starts"
+    );
+}
+
+#[test]
 fn plan_writes_its_outputs_and_summary_and_the_summary_can_be_turned_off() {
     let repo = Repo::from_examples();
     let sha = repo.git(&["rev-parse", "HEAD"]);
