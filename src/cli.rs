@@ -126,7 +126,8 @@ pub struct PlanReportArgs {
     #[arg(long, value_name = "BOOL", env = env::SIFBAKE_SUMMARY, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub summary: bool,
 
-    /// Write a GitLab dotenv report to FILE (`SIFBAKE_HAS_CHANGES`, …).
+    /// Write a GitLab dotenv report to FILE (`SIFBAKE_HAS_CHANGES`, …), relative to the
+    /// working directory, not to `-C`.
     #[arg(long, value_name = "FILE", env = env::SIFBAKE_DOTENV)]
     pub dotenv: Option<PathBuf>,
 }
@@ -138,11 +139,13 @@ pub struct ReportArgs {
     #[arg(long, value_name = "BOOL", env = env::SIFBAKE_SUMMARY, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub summary: bool,
 
-    /// Write a JUnit XML report to FILE: one test case per target and architecture.
+    /// Write a JUnit XML report to FILE: one test case per target and architecture. FILE is
+    /// relative to the working directory, not to `-C`, where CI collects artifacts.
     #[arg(long, value_name = "FILE", env = env::SIFBAKE_JUNIT)]
     pub junit: Option<PathBuf>,
 
-    /// Write a GitLab dotenv report to FILE (`SIFBAKE_BUILT_REFS`, …).
+    /// Write a GitLab dotenv report to FILE (`SIFBAKE_BUILT_REFS`, …), relative to the
+    /// working directory, not to `-C`.
     #[arg(long, value_name = "FILE", env = env::SIFBAKE_DOTENV)]
     pub dotenv: Option<PathBuf>,
 

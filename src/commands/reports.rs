@@ -84,8 +84,8 @@ pub struct Reports {
     github: bool,
     output_file: Option<PathBuf>,
     summary_file: Option<PathBuf>,
-    /// Relative paths on the command line (`--junit`, `--dotenv`) are resolved against it.
-    base_dir: PathBuf,
+    /// The directory sifbake was started in. `--junit` and `--dotenv` are relative to it,
+    /// not to `-C`: CI collects report artifacts from the job's directory.
     cwd: PathBuf,
     workspace: Option<PathBuf>,
     /// The repository root and the manifest's path in it, once the manifest is loaded.
@@ -130,7 +130,6 @@ impl Reports {
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),
             summary_file,
-            base_dir: settings.base_dir().to_path_buf(),
             cwd: settings.cwd.clone(),
             workspace: settings
                 .var(env::GITHUB_WORKSPACE)
@@ -218,7 +217,7 @@ impl Reports {
             self.table = Some(String::from_utf8_lossy(&text).into_owned());
         }
         if let Some(path) = &self.options.junit {
-            let path = self.base_dir.join(path);
+            let path = self.cwd.join(path);
             let mut tails = std::collections::HashMap::new();
             if let Some(logs) = logs {
                 for target in &document.targets {
@@ -336,12 +335,12 @@ impl Reports {
             let errors: Vec<&Diagnostic> =
                 self.diagnostics.iter().filter(|d| d.is_error()).collect();
             if !errors.is_empty() {
-                let mut file = create(&self.base_dir.join(path))?;
+                let mut file = create(&self.cwd.join(path))?;
                 write_stopped_junit(&mut file, self.command, &errors)?;
             }
         }
         if let Some(path) = &self.options.dotenv {
-            let mut file = create(&self.base_dir.join(path))?;
+            let mut file = create(&self.cwd.join(path))?;
             dotenv::write_dotenv(&mut file, &self.dotenv, DOTENV_LIMIT)?;
         }
         let Some(path) = self.summary_file.clone() else {

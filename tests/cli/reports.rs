@@ -446,6 +446,34 @@ fn an_output_too_large_for_github_is_left_out_with_a_warning() {
 }
 
 #[test]
+fn report_files_are_relative_to_the_working_directory_not_to_dash_c() {
+    let repo = Repo::empty();
+    std::fs::create_dir_all(repo.path().join("images")).expect("mkdir");
+    std::fs::write(
+        repo.path().join("images/sifbake.yaml"),
+        "version: 1\ndefaults:\n  library: library://acme/x\ntargets:\n  app:\n    def: app.def\n",
+    )
+    .expect("manifest");
+    std::fs::write(
+        repo.path().join("images/app.def"),
+        "Bootstrap: docker\nFrom: alpine:3.20\n",
+    )
+    .expect("def");
+    repo.commit("one image");
+    Sifbake::new(repo.path())
+        .args(["-C", "images", "plan", "--dotenv", "reports/plan.env"])
+        .run()
+        .expect_code(0);
+    let written = std::fs::read_to_string(repo.path().join("reports/plan.env"))
+        .expect("in the working directory, where CI collects artifacts");
+    assert_eq!(
+        written,
+        "SIFBAKE_HAS_CHANGES=true\nSIFBAKE_CHANGED_TARGETS=app\n"
+    );
+    assert!(!repo.path().join("images/reports").exists());
+}
+
+#[test]
 fn plan_writes_its_outputs_and_summary_and_the_summary_can_be_turned_off() {
     let repo = Repo::from_examples();
     let sha = repo.git(&["rev-parse", "HEAD"]);
