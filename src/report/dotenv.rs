@@ -7,8 +7,8 @@
 //!
 //! | variable | from | value |
 //! |---|---|---|
-//! | `SIFBAKE_HAS_CHANGES` | `plan`, `build` | `true` when anything is built or retagged |
-//! | `SIFBAKE_CHANGED_TARGETS` | `plan`, `build` | names of the targets to build or retag, space-separated |
+//! | `SIFBAKE_HAS_CHANGES` | `plan`, `build`, `tag` | `true` when anything is built or retagged |
+//! | `SIFBAKE_CHANGED_TARGETS` | `plan`, `build`, `tag` | names of the targets to build or retag, space-separated |
 //! | `SIFBAKE_EXIT_CODE` | `build`, `tag` | the exit code |
 //! | `SIFBAKE_PUBLISH` | `build`, `tag` | `push`, `ephemeral` or `skip` |
 //! | `SIFBAKE_FAILED_COUNT` | `build`, `tag` | images that failed or timed out |

@@ -4,8 +4,8 @@
 //!
 //! | output | from | value |
 //! |---|---|---|
-//! | `has-changes` | `plan`, `build` | `true` when anything is built or retagged |
-//! | `matrix` | `plan`, `build` | `{"include": [{target, arch, ref, action}, …]}` |
+//! | `has-changes` | `plan`, `build`, `tag` | `true` when anything is built or retagged |
+//! | `matrix` | `plan`, `build`, `tag` | `{"include": [{target, arch, ref, action}, …]}` |
 //! | `plan` | `plan`, `build`, `tag` | the plan document, compact JSON |
 //! | `result` | `build`, `tag` | the result document, compact JSON |
 //! | `built-refs` | `build`, `tag` | one `library://…:sha256.<hex>` per image built or retagged |
