@@ -114,6 +114,50 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text, env = env::SIFBAKE_FORMAT)]
     pub format: PlanFormat,
+
+    #[command(flatten)]
+    pub report: PlanReportArgs,
+}
+
+/// What `plan` reports to CI besides its output.
+#[derive(Debug, Args)]
+pub struct PlanReportArgs {
+    /// Write a Markdown summary to $GITHUB_STEP_SUMMARY when it is set (`false` turns it off).
+    #[arg(long, value_name = "BOOL", env = env::SIFBAKE_SUMMARY, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub summary: bool,
+
+    /// Write a GitLab dotenv report to FILE (`SIFBAKE_HAS_CHANGES`, …), relative to the
+    /// working directory, not to `-C`.
+    #[arg(long, value_name = "FILE", env = env::SIFBAKE_DOTENV)]
+    pub dotenv: Option<PathBuf>,
+}
+
+/// What `build` and `tag` report to CI besides their output.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write a Markdown summary to $GITHUB_STEP_SUMMARY when it is set (`false` turns it off).
+    #[arg(long, value_name = "BOOL", env = env::SIFBAKE_SUMMARY, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub summary: bool,
+
+    /// Write a JUnit XML report to FILE: one test case per target and architecture. FILE is
+    /// relative to the working directory, not to `-C`, where CI collects artifacts.
+    #[arg(long, value_name = "FILE", env = env::SIFBAKE_JUNIT)]
+    pub junit: Option<PathBuf>,
+
+    /// Write a GitLab dotenv report to FILE (`SIFBAKE_BUILT_REFS`, …), relative to the
+    /// working directory, not to `-C`.
+    #[arg(long, value_name = "FILE", env = env::SIFBAKE_DOTENV)]
+    pub dotenv: Option<PathBuf>,
+
+    /// Set a commit status per target on GitHub (needs SIFBAKE_GITHUB_TOKEN with
+    /// `statuses: write`).
+    #[arg(long, env = env::SIFBAKE_GITHUB_STATUSES)]
+    pub github_statuses: bool,
+
+    /// Keep one comment on the pull request up to date with the result (needs
+    /// SIFBAKE_GITHUB_TOKEN with `pull-requests: write`).
+    #[arg(long, env = env::SIFBAKE_GITHUB_COMMENT)]
+    pub github_comment: bool,
 }
 
 /// `sifbake plan --format`.
@@ -193,6 +237,9 @@ pub struct BuildArgs {
     /// Output format of the result on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// `sifbake tag`.
@@ -214,6 +261,9 @@ pub struct TagArgs {
     /// Output format of the result on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// `sifbake inspect`.

@@ -48,6 +48,31 @@ pub const SYLABS_TOKEN: &str = "SYLABS_TOKEN";
 pub const HOME: &str = "HOME";
 /// The file GitHub Actions reads step outputs from.
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+/// The file GitHub Actions reads the step's Markdown summary from.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+/// The runner's checkout of the repository: annotation paths are made relative to it.
+pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
+/// `owner/name` of the repository, for commit statuses and the pull-request comment.
+pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+/// The REST API (`https://api.github.com`, or GitHub Enterprise Server's `…/api/v3`).
+pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+/// The web server (`https://github.com`), for links to the workflow run.
+pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
+/// The workflow run, for links from commit statuses and the pull-request comment.
+pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
+/// Whether to write the Markdown summary to `$GITHUB_STEP_SUMMARY` (`--summary`).
+pub const SIFBAKE_SUMMARY: &str = "SIFBAKE_SUMMARY";
+/// Where to write a JUnit XML report (`--junit`).
+pub const SIFBAKE_JUNIT: &str = "SIFBAKE_JUNIT";
+/// Where to write a GitLab dotenv report (`--dotenv`).
+pub const SIFBAKE_DOTENV: &str = "SIFBAKE_DOTENV";
+/// Set a commit status per target on GitHub (`--github-statuses`).
+pub const SIFBAKE_GITHUB_STATUSES: &str = "SIFBAKE_GITHUB_STATUSES";
+/// Keep one comment on the pull request up to date (`--github-comment`).
+pub const SIFBAKE_GITHUB_COMMENT: &str = "SIFBAKE_GITHUB_COMMENT";
+/// The GitHub token for statuses and the comment. Only this name is read: a `GITHUB_TOKEN`
+/// that a workflow exports for other tools is never picked up by accident.
+pub const SIFBAKE_GITHUB_TOKEN: &str = "SIFBAKE_GITHUB_TOKEN";
 /// Colour choice (`--color`).
 pub const SIFBAKE_COLOR: &str = "SIFBAKE_COLOR";
 /// Disables colour when set to anything (<https://no-color.org>).
@@ -55,7 +80,7 @@ pub const NO_COLOR: &str = "NO_COLOR";
 
 /// Variables that hold secrets: never kept in the settings snapshot, never printed. The
 /// token is read once, where it is wrapped in a type that cannot print it.
-pub const SECRETS: &[&str] = &[SYLABS_AUTH_TOKEN, SYLABS_TOKEN];
+pub const SECRETS: &[&str] = &[SYLABS_AUTH_TOKEN, SYLABS_TOKEN, SIFBAKE_GITHUB_TOKEN];
 
 /// Every variable above, for tests that must run with none of them set.
 pub const ALL: &[&str] = &[
@@ -82,6 +107,18 @@ pub const ALL: &[&str] = &[
     SYLABS_TOKEN,
     HOME,
     GITHUB_OUTPUT,
+    GITHUB_STEP_SUMMARY,
+    GITHUB_WORKSPACE,
+    GITHUB_REPOSITORY,
+    GITHUB_API_URL,
+    GITHUB_SERVER_URL,
+    GITHUB_RUN_ID,
+    SIFBAKE_SUMMARY,
+    SIFBAKE_JUNIT,
+    SIFBAKE_DOTENV,
+    SIFBAKE_GITHUB_STATUSES,
+    SIFBAKE_GITHUB_COMMENT,
+    SIFBAKE_GITHUB_TOKEN,
     SIFBAKE_COLOR,
     NO_COLOR,
 ];

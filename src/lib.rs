@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod env;
 pub mod exec;
 pub mod exit;
+pub mod forge;
 pub mod graph;
 pub mod libref;
 pub mod lint;

@@ -13,6 +13,7 @@ pub use lookup::{Lookups, prefetch};
 
 use super::Output;
 use super::plan::gather;
+use super::reports::Reports;
 use super::services::{self, Services};
 use crate::cli::{BuildArgs, Format};
 use crate::context::{RefContext, RefKind};
@@ -37,7 +38,10 @@ pub fn run(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> io::R
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(build(settings, args, out))
+    let mut reports = Reports::new(settings, "build", (&args.report).into(), out.stderr)?;
+    let code = runtime.block_on(build(settings, args, out, &mut reports))?;
+    reports.finish()?;
+    Ok(code)
 }
 
 /// Returns what a run does with its images, for the ref it builds.
@@ -49,27 +53,33 @@ pub fn publish_mode(policy: &PublishPolicy, context: &RefContext) -> Publish {
     }
 }
 
-async fn build(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> io::Result<u8> {
+async fn build(
+    settings: &Settings,
+    args: &BuildArgs,
+    out: &mut Output<'_>,
+    reports: &mut Reports,
+) -> io::Result<u8> {
     let request = settings.manifest_request(&args.manifest);
     let project = match project::load(&request) {
         Ok(project) => project,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
-    out.diagnostics(&project.warnings)?;
+    reports.set_project(&project.manifest.root, project.manifest.manifest_path());
+    reports.diagnostics(out, &project.warnings)?;
     let gathered = match gather(settings, &args.selection, &args.reference, &project) {
         Ok(gathered) => gathered,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
     let offline = match gathered.plan(&project, &args.selection.targets, None) {
         Ok(plan) => plan,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -81,12 +91,14 @@ async fn build(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> i
             "sifbake: the manifest's `publish` says `skip` for {}: nothing is built",
             gathered.context.describe()
         )?;
-        return finish(args, out, &offline, None, publish, exit::SUCCESS);
+        let run = Finished::nothing_run(&offline, publish);
+        return finish(settings, args, out, reports, run).await;
     }
     if !offline.has_changes {
         write_text(out.stderr, &offline, out.color)?;
         writeln!(out.stderr, "sifbake: nothing changed, nothing to build")?;
-        return finish(args, out, &offline, None, publish, exit::SUCCESS);
+        let run = Finished::nothing_run(&offline, publish);
+        return finish(settings, args, out, reports, run).await;
     }
 
     let (notices, mut retries) = services::RetryNotices::channel();
@@ -98,13 +110,23 @@ async fn build(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> i
     .await;
     let services = match opened {
         Ok(services) => {
+            // In GitHub Actions the runner hides the token from every later line of the log,
+            // even if something were to print it.
+            if let Some(token) = &services.token
+                && settings
+                    .var(crate::context::vars::GITHUB_ACTIONS)
+                    .as_deref()
+                    == Some("true")
+            {
+                super::reports::mask(out.stderr, token.expose())?;
+            }
             for note in &services.notes {
                 writeln!(out.stderr, "sifbake: {note}")?;
             }
             services
         }
         Err(unreachable) => {
-            out.diagnostics(&unreachable.diagnostics)?;
+            reports.diagnostics(out, &unreachable.diagnostics)?;
             return Ok(unreachable.code);
         }
     };
@@ -112,6 +134,7 @@ async fn build(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> i
         settings,
         args,
         out,
+        reports,
         &project,
         &gathered,
         &offline,
@@ -132,6 +155,7 @@ async fn build_with(
     settings: &Settings,
     args: &BuildArgs,
     out: &mut Output<'_>,
+    reports: &mut Reports,
     project: &Project,
     gathered: &super::plan::Gathered,
     offline: &Plan,
@@ -143,15 +167,18 @@ async fn build_with(
     let lookups = match services::reporting_retries(lookup, retries, out.stderr).await {
         Ok(lookups) => lookups,
         Err(error) => {
-            out.diagnostics(&[Diagnostic::error("service::lookup", error.to_string())
-                .help("check the network and the library's status, then run again")])?;
+            reports.diagnostics(
+                out,
+                &[Diagnostic::error("service::lookup", error.to_string())
+                    .help("check the network and the library's status, then run again")],
+            )?;
             return Ok(exit::SERVICE);
         }
     };
     let plan = match gathered.plan(project, &args.selection.targets, Some(&lookups)) {
         Ok(plan) => plan,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -187,7 +214,8 @@ async fn build_with(
             out.stderr,
             "sifbake: --dry-run: connected and planned; nothing was built"
         )?;
-        return finish(args, out, &plan, None, publish, exit::SUCCESS);
+        let run = Finished::nothing_run(&plan, publish);
+        return finish(settings, args, out, reports, run).await;
     }
     let known: KnownImages = plan
         .targets
@@ -207,8 +235,11 @@ async fn build_with(
     }) {
         Ok(jobs) => jobs,
         Err(error) => {
-            out.diagnostics(&[Diagnostic::error("exec::jobs", error.to_string())
-                .help("this is a bug in sifbake; please report it")])?;
+            reports.diagnostics(
+                out,
+                &[Diagnostic::error("exec::jobs", error.to_string())
+                    .help("this is a bug in sifbake; please report it")],
+            )?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -251,7 +282,7 @@ async fn build_with(
     }
     let report = report_events(&mut reporter, &mut receiver, retries, live);
     let (summary, reported) = tokio::join!(run, report);
-    drop(reporter);
+    let mut logs = reporter.into_logs();
     reported?;
 
     let code = if summary.was_cancelled() {
@@ -259,7 +290,14 @@ async fn build_with(
     } else {
         exit_code(&summary)
     };
-    finish(args, out, &plan, Some(&summary), publish, code)
+    let run = Finished {
+        plan: &plan,
+        summary: Some(&summary),
+        publish,
+        code,
+        logs: Some(&mut logs),
+    };
+    finish(settings, args, out, reports, run).await
 }
 
 /// Feeds the executor's events to the reporter until the run ends; on a terminal, also
@@ -311,17 +349,51 @@ pub fn exit_code(summary: &RunSummary) -> u8 {
     }
 }
 
-/// Writes the result (a table, or the JSON document) to stdout and returns `code`.
-fn finish(
-    args: &BuildArgs,
-    out: &mut Output<'_>,
-    plan: &Plan,
-    summary: Option<&RunSummary>,
+/// How a run ended, for [`finish`].
+struct Finished<'a> {
+    plan: &'a Plan,
+    /// `None` when nothing ran.
+    summary: Option<&'a RunSummary>,
     publish: Publish,
     code: u8,
+    /// The builds' logs, for the JUnit report.
+    logs: Option<&'a mut LogFiles>,
+}
+
+impl<'a> Finished<'a> {
+    fn nothing_run(plan: &'a Plan, publish: Publish) -> Self {
+        Finished {
+            plan,
+            summary: None,
+            publish,
+            code: exit::SUCCESS,
+            logs: None,
+        }
+    }
+}
+
+/// Writes the result (a table, or the JSON document) to stdout, reports it to CI, and
+/// returns its exit code.
+async fn finish(
+    settings: &Settings,
+    args: &BuildArgs,
+    out: &mut Output<'_>,
+    reports: &mut Reports,
+    run: Finished<'_>,
 ) -> io::Result<u8> {
+    let Finished {
+        plan,
+        summary,
+        publish,
+        code,
+        logs,
+    } = run;
+    reports.plan(out, plan)?;
+    let document = ResultDocument::new(plan, summary, publish, code);
+    reports.result(out, plan, &document, logs)?;
+    reports.forge(out, settings, &document).await?;
     match args.format {
-        Format::Json => out.json(&ResultDocument::new(plan, summary, publish, code))?,
+        Format::Json => out.json(&document)?,
         Format::Text => {
             if let Some(summary) = summary {
                 write_summary(out.stdout, summary)?;

@@ -5,6 +5,7 @@ pub mod build;
 pub mod inspect;
 pub mod output;
 pub mod plan;
+pub mod reports;
 pub mod services;
 pub mod tag;
 pub mod validate;

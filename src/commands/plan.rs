@@ -3,36 +3,50 @@
 use std::io;
 
 use super::Output;
+use super::reports::Reports;
 use crate::changes::{self, ChangeRequest, ChangeSet, Digests};
 use crate::cli::{PlanArgs, PlanFormat, RefArgs, SelectionArgs};
 use crate::context::{self, RefContext};
 use crate::diagnostic::Diagnostic;
-use crate::env;
 use crate::exit;
 use crate::plan::{self, DigestLookup, Plan, PlanRequest};
 use crate::project::{self, Project};
-use crate::report::{github, plan as render};
+use crate::report::plan as render;
 use crate::settings::Settings;
 
 /// Runs `sifbake plan`.
 pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let mut reports = Reports::new(settings, "plan", (&args.report).into(), out.stderr)?;
+    let code = plan(settings, args, out, &mut reports)?;
+    reports.finish()?;
+    Ok(code)
+}
+
+fn plan(
+    settings: &Settings,
+    args: &PlanArgs,
+    out: &mut Output<'_>,
+    reports: &mut Reports,
+) -> io::Result<u8> {
     let request = settings.manifest_request(&args.manifest);
     let project = match project::load(&request) {
         Ok(project) => project,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
-    out.diagnostics(&project.warnings)?;
+    reports.set_project(&project.manifest.root, project.manifest.manifest_path());
+    reports.diagnostics(out, &project.warnings)?;
     let gathered = gather(settings, &args.selection, &args.reference, &project);
     let plan = match gathered.and_then(|g| g.plan(&project, &args.selection.targets, None)) {
         Ok(plan) => plan,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
+    reports.plan(out, &plan)?;
     match args.format {
         PlanFormat::Text => render::write_text(out.stdout, &plan, out.color)?,
         PlanFormat::Json => out.json(&render::PlanDocument {
@@ -42,14 +56,7 @@ pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Re
         PlanFormat::GithubMatrix => {
             let matrix = serde_json::to_string(&render::matrix(&plan)).map_err(io::Error::other)?;
             writeln!(out.stdout, "{matrix}")?;
-            let has_changes = if plan.has_changes { "true" } else { "false" };
-            if let Some(path) = settings.var(env::GITHUB_OUTPUT) {
-                github::append_outputs(
-                    path.as_ref(),
-                    &[("has-changes", has_changes), ("matrix", &matrix)],
-                )?;
-            }
-            writeln!(out.stderr, "has-changes={has_changes}")?;
+            writeln!(out.stderr, "has-changes={}", plan.has_changes)?;
         }
     }
     Ok(exit::SUCCESS)

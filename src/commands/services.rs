@@ -27,6 +27,8 @@ pub struct Services {
     pub description: String,
     /// What was found setting up, for the log: the token's source, the services' URLs.
     pub notes: Vec<String>,
+    /// The Sylabs token in use (not the emulator's throwaway one), for `::add-mask::`.
+    pub token: Option<Token>,
     #[cfg(feature = "emulate")]
     emulator: Option<scs_emulator::RunningEmulator>,
 }
@@ -132,6 +134,7 @@ pub async fn open(
         }
     };
     let mut notes = vec![format!("using the {}", resolved.source)];
+    let token = resolved.token.clone();
     let options = ConnectOptions {
         remote: args.remote.clone(),
         builder_url: args.builder_url.clone(),
@@ -157,6 +160,7 @@ pub async fn open(
         library_url,
         description: args.remote.clone(),
         notes,
+        token: Some(token),
         #[cfg(feature = "emulate")]
         emulator: None,
     })
@@ -223,6 +227,7 @@ async fn emulate(notices: &RetryNotices) -> Result<Services, Unreachable> {
         library_url: connection.endpoints.library.to_string(),
         description: format!("the emulator at {url}"),
         notes,
+        token: None,
         emulator: Some(emulator),
     })
 }

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::Output;
 use super::build::{exit_code, prefetch};
 use super::plan::gather;
+use super::reports::Reports;
 use super::services;
 use crate::changes::{ChangeBase, ChangeSet};
 use crate::cli::{Format, SelectionArgs, TagArgs};
@@ -29,19 +30,28 @@ pub fn run(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::Res
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(tag(settings, args, out))
+    let mut reports = Reports::new(settings, "tag", (&args.report).into(), out.stderr)?;
+    let code = runtime.block_on(tag(settings, args, out, &mut reports))?;
+    reports.finish()?;
+    Ok(code)
 }
 
-async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::Result<u8> {
+async fn tag(
+    settings: &Settings,
+    args: &TagArgs,
+    out: &mut Output<'_>,
+    reports: &mut Reports,
+) -> io::Result<u8> {
     let request = settings.manifest_request(&args.manifest);
     let project = match project::load(&request) {
         Ok(project) => project,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
-    out.diagnostics(&project.warnings)?;
+    reports.set_project(&project.manifest.root, project.manifest.manifest_path());
+    reports.diagnostics(out, &project.warnings)?;
     // Every selected target is looked up by digest; git history plays no part (`all` only
     // keeps `gather` from reading it).
     let selection = SelectionArgs {
@@ -52,7 +62,7 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
     let mut gathered = match gather(settings, &selection, &args.reference, &project) {
         Ok(gathered) => gathered,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -66,7 +76,7 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
     let offline = match gathered.plan(&project, &args.targets, None) {
         Ok(plan) => plan,
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -79,13 +89,23 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
     .await;
     let services = match opened {
         Ok(services) => {
+            // In GitHub Actions the runner hides the token from every later line of the log,
+            // even if something were to print it.
+            if let Some(token) = &services.token
+                && settings
+                    .var(crate::context::vars::GITHUB_ACTIONS)
+                    .as_deref()
+                    == Some("true")
+            {
+                super::reports::mask(out.stderr, token.expose())?;
+            }
             for note in &services.notes {
                 writeln!(out.stderr, "sifbake: {note}")?;
             }
             services
         }
         Err(unreachable) => {
-            out.diagnostics(&unreachable.diagnostics)?;
+            reports.diagnostics(out, &unreachable.diagnostics)?;
             return Ok(unreachable.code);
         }
     };
@@ -94,8 +114,11 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
         Ok(lookups) => lookups,
         Err(error) => {
             services.close().await;
-            out.diagnostics(&[Diagnostic::error("service::lookup", error.to_string())
-                .help("check the network and the library's status, then run again")])?;
+            reports.diagnostics(
+                out,
+                &[Diagnostic::error("service::lookup", error.to_string())
+                    .help("check the network and the library's status, then run again")],
+            )?;
             return Ok(exit::SERVICE);
         }
     };
@@ -103,7 +126,7 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
         Ok(plan) => plan,
         Err(diagnostics) => {
             services.close().await;
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -155,8 +178,11 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
         Ok(jobs) => jobs,
         Err(error) => {
             services.close().await;
-            out.diagnostics(&[Diagnostic::error("exec::jobs", error.to_string())
-                .help("this is a bug in sifbake; please report it")])?;
+            reports.diagnostics(
+                out,
+                &[Diagnostic::error("exec::jobs", error.to_string())
+                    .help("this is a bug in sifbake; please report it")],
+            )?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -177,20 +203,19 @@ async fn tag(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::R
         BuildReporter::new(out.stderr, ci, LogFiles::new(None)?, 0, settings.verbosity);
     let report = super::build::report_events(&mut reporter, &mut receiver, &mut retries, false);
     let (summary, reported) = tokio::join!(run, report);
-    drop(reporter);
+    let mut logs = reporter.into_logs();
     services.close().await;
     reported?;
     let mut code = exit_code(&summary);
     if !missing.is_empty() && code == exit::SUCCESS {
         code = exit::BUILD_FAILED;
     }
+    reports.plan(out, &plan)?;
+    let document = ResultDocument::new(&plan, Some(&summary), Publish::Push, code);
+    reports.result(out, &plan, &document, Some(&mut logs))?;
+    reports.forge(out, settings, &document).await?;
     match args.format {
-        Format::Json => out.json(&ResultDocument::new(
-            &plan,
-            Some(&summary),
-            Publish::Push,
-            code,
-        ))?,
+        Format::Json => out.json(&document)?,
         Format::Text => write_summary(out.stdout, &summary)?,
     }
     Ok(code)

@@ -96,6 +96,11 @@ impl<'a> BuildReporter<'a> {
         self.line(at, None, &notice.describe())
     }
 
+    /// Returns the run's logs, for reports written after the run (JUnit).
+    pub fn into_logs(self) -> LogFiles {
+        self.logs
+    }
+
     /// Advances the live view's clocks; `now` is the time into the run.
     pub fn tick(&mut self, now: Duration) {
         if let Some(live) = &mut self.live {

@@ -1,4 +1,14 @@
 //! GitHub Actions workflow files: step outputs (`$GITHUB_OUTPUT`).
+//!
+//! The outputs sifbake writes, and what they hold (README.md, "CI integration"):
+//!
+//! | output | from | value |
+//! |---|---|---|
+//! | `has-changes` | `plan`, `build`, `tag` | `true` when anything is built or retagged |
+//! | `matrix` | `plan`, `build`, `tag` | `{"include": [{target, arch, ref, action}, …]}` |
+//! | `plan` | `plan`, `build`, `tag` | the plan document, compact JSON |
+//! | `result` | `build`, `tag` | the result document, compact JSON |
+//! | `built-refs` | `build`, `tag` | one `library://…:sha256.<hex>` per image built or retagged |
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -11,13 +21,18 @@ use sha2::{Digest, Sha256};
 /// Each value is written as a heredoc with a random delimiter, as actions/toolkit's
 /// `prepareKeyValueMessage` does, so a value cannot end the block early or inject outputs.
 pub fn append_outputs(path: &Path, outputs: &[(&str, &str)]) -> io::Result<()> {
+    let mut file = OpenOptions::new().append(true).create(true).open(path)?;
+    write_outputs(&mut file, outputs)
+}
+
+/// Writes step outputs in `$GITHUB_OUTPUT`'s heredoc form, in one write.
+pub fn write_outputs(out: &mut dyn Write, outputs: &[(&str, &str)]) -> io::Result<()> {
     let mut text = String::new();
     for (name, value) in outputs {
         let delimiter = delimiter(name, value);
         text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
     }
-    let mut file = OpenOptions::new().append(true).create(true).open(path)?;
-    file.write_all(text.as_bytes())
+    out.write_all(text.as_bytes())
 }
 
 /// Returns a delimiter found in neither the name nor the value.

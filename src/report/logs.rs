@@ -81,6 +81,40 @@ impl LogFiles {
         }
     }
 
+    /// Returns the last `max` bytes of an image's log (from a line start where one is near),
+    /// or `None` when it logged nothing. Used for the failure text of JUnit test cases.
+    pub fn tail(&mut self, target: &str, arch: &str, max: usize) -> io::Result<Option<String>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let name = Self::file_name(target, arch);
+        if let Some(writer) = self.open.get_mut(&name) {
+            writer.flush()?;
+        }
+        let mut file = match File::open(self.directory.join(&name)) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let length = file.metadata()?.len();
+        let start = length.saturating_sub(max as u64);
+        file.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if start == 0 {
+            return Ok(Some(text));
+        }
+        let from_line = match text.find('\n') {
+            Some(newline) if newline + 1 < text.len() => &text[newline + 1..],
+            _ => text.as_str(),
+        };
+        Ok(Some(format!(
+            "[… the start of the log is left out]\n{from_line}"
+        )))
+    }
+
     /// Flushes every open log.
     pub fn flush(&mut self) -> io::Result<()> {
         for writer in self.open.values_mut() {
@@ -107,6 +141,17 @@ mod tests {
         let mut none = Vec::new();
         assert_eq!(logs.replay("app", "amd64", &mut none).expect("replay"), 0);
         logs.flush().expect("flush");
+        assert_eq!(
+            logs.tail("base", "arm64", 100).expect("tail").as_deref(),
+            Some("other\n")
+        );
+        logs.append("long", "amd64", "first line\nsecond line\nthird\n")
+            .expect("append");
+        assert_eq!(
+            logs.tail("long", "amd64", 15).expect("tail").as_deref(),
+            Some("[… the start of the log is left out]\nthird\n")
+        );
+        assert_eq!(logs.tail("none", "amd64", 10).expect("tail"), None);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("logs/base-arm64.log")).expect("read"),
             "other\n"

@@ -2,15 +2,22 @@
 
 use std::io::{self, Write};
 
+pub mod annotations;
 pub mod build;
+pub mod built_refs;
 pub mod ci;
 pub mod diagnostics;
+pub mod dotenv;
 pub mod github;
+pub mod junit;
 pub mod live;
 pub mod logs;
+pub mod outputs;
 pub mod plan;
+pub mod pr_comment;
 pub mod reading;
 pub mod result;
+pub mod step_summary;
 
 /// Writes rows with columns padded to their widest cell.
 pub fn write_table<const N: usize>(

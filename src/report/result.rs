@@ -151,3 +151,75 @@ impl<'a> ResultDocument<'a> {
         }
     }
 }
+
+/// Result documents for the tests of the reports made from them.
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::context::{Provider, RefKind};
+
+    /// A context: a push of `main` at `3e04653…`.
+    pub fn context() -> &'static RefContext {
+        Box::leak(Box::new(RefContext {
+            provider: Provider::GitHub,
+            event: "push".to_owned(),
+            kind: RefKind::Branch {
+                name: "main".to_owned(),
+            },
+            sha: "3e04653aa1b2c3d4e5f60718293a4b5c6d7e8f90".to_owned(),
+            default_branch: Some("main".to_owned()),
+            before: None,
+            base_sha: None,
+            merge_base: None,
+        }))
+    }
+
+    /// A document with two targets, `base` and `python` (in `acme/tools`), and no images.
+    pub fn document(publish: Publish) -> ResultDocument<'static> {
+        ResultDocument {
+            schema: RESULT_SCHEMA,
+            context: context(),
+            publish,
+            exit_code: 0,
+            cancelled: false,
+            duration_seconds: 7.0,
+            counts: Counts::default(),
+            targets: ["base", "python"]
+                .iter()
+                .map(|name| TargetResult {
+                    name: (*name).to_owned(),
+                    reference: format!("library://acme/tools/{name}"),
+                    images: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// An image with a status and, when given, the image (`path`, `hash`) it built.
+    pub fn image(arch: &str, status: &'static str, built: Option<(&str, &str)>) -> ImageResult {
+        let done = matches!(status, "built" | "retagged");
+        ImageResult {
+            arch: arch.to_owned(),
+            status,
+            digest_tag: "inputs-0123456789abcdef".to_owned(),
+            tags: if done {
+                vec!["main".to_owned(), "inputs-0123456789abcdef".to_owned()]
+            } else {
+                Vec::new()
+            },
+            image: built.map(|(path, hash)| BuiltImage {
+                path: Some(path.to_owned()),
+                hash: Some(hash.to_owned()),
+                size: 37_016,
+            }),
+            build_id: (status == "built").then(|| "6b028fb8aad29b39db5bdbfc".to_owned()),
+            duration_seconds: if status == "unchanged" { 0.0 } else { 2.0 },
+            reason: match status {
+                "failed" => Some("build 6b02 produced no image; its log says why".to_owned()),
+                "skipped" => Some("a target it builds on did not succeed".to_owned()),
+                "unchanged" => Some("no input changed".to_owned()),
+                _ => None,
+            },
+        }
+    }
+}

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# Checks the CI wrappers with the real tools (installed by ci/install-wrapper-tools.sh):
+#
+#   ShellCheck         action/*.sh, ci/*.sh
+#   scripts            ci/test-action-scripts.sh (install.sh, run.sh without a network)
+#   consistency        the GitLab component and template run the same script and pin the
+#                      version in Cargo.toml; ci/release-pin.sh pins them all
+#   actionlint         action.yml's workflows and the example workflows with `uses: ./`
+#   zizmor             action.yml and the same workflows
+#   check-jsonschema   action.yml, the workflows, the GitLab templates and examples
+#   act                .github/workflows/test-action.yml: `uses: ./` on the examples, emulated
+#   gitlab-ci-local    the component (merge request plan; default-branch build and a
+#                      downstream job reading the dotenv report) and the classic template,
+#                      against scs-emulator
+#
+# Needs the debug builds of sifbake and scs-emulator (`cargo build --workspace`). Prints
+# "N passed, N failed" and exits non-zero when anything failed.
+# Single quotes around `bash -c` snippets and sed replacements are meant:
+# shellcheck disable=SC2016
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+
+tools="${SIFBAKE_CI_TOOLS:-$HOME/.cache/sifbake-ci-tools}"
+export PATH="$tools/venv/bin:$tools/npm/node_modules/.bin:$PATH"
+sifbake="$repo/target/debug/sifbake"
+emulator="$repo/target/debug/scs-emulator"
+for binary in "$sifbake" "$emulator"; do
+  if [ ! -x "$binary" ]; then
+    echo "error: $binary is missing; run cargo build --workspace first" >&2
+    exit 2
+  fi
+done
+
+work="$(mktemp -d)"
+emulator_pid=""
+cleanup() {
+  if [ -n "$emulator_pid" ]; then
+    kill "$emulator_pid" 2>/dev/null || true
+    wait "$emulator_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+failures=()
+# Runs a check, its output indented; counts it.
+check() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  echo "=== $name"
+  # In the background, not in the `if`: errexit is ignored in a condition's commands and
+  # functions, and each step of a check must stop it.
+  ("$@") >"$work/check.log" 2>&1 &
+  if wait $!; then
+    passed=$((passed + 1))
+    sed 's/^/    /' "$work/check.log" | tail -n 15
+    echo "--- ok: $name ($((SECONDS - start))s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    sed 's/^/    /' "$work/check.log" | tail -n 80
+    echo "--- FAILED: $name ($((SECONDS - start))s)"
+  fi
+}
+
+# A copy of the repository as committed plus what is not ignored, as a fresh git repository.
+snapshot() {
+  local into="$1"
+  mkdir -p "$into"
+  git -C "$repo" ls-files -z --cached --others --exclude-standard |
+    (cd "$repo" && xargs -0 tar -cf - --no-recursion 2>/dev/null) | tar -xf - -C "$into"
+  git -C "$into" init -q -b main
+  git -C "$into" -c user.name=ci -c user.email=ci@sifbake.invalid add -A
+  git -C "$into" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -m snapshot
+}
+
+# --- static checks -------------------------------------------------------------------
+
+check "shellcheck" shellcheck action/*.sh ci/*.sh
+
+check "action/install.sh and action/run.sh" bash ci/test-action-scripts.sh
+
+consistency() {
+  python3 - <<'EOF'
+import re, sys
+from ruamel.yaml import YAML  # check-jsonschema's YAML library, in the same venv
+yaml = YAML(typ="safe")
+component = list(yaml.load_all(open("templates/sifbake.yml")))
+classic = yaml.load(open(".gitlab-ci-template.yml"))
+jobs = component[1]
+script = jobs["sifbake-plan"]["script"]
+assert jobs["sifbake-build"]["script"] == script, "the component's jobs run different scripts"
+assert classic[".sifbake"]["script"] == script, "the template and the component run different scripts"
+cargo = open("Cargo.toml").read()
+version = re.search(r'^\[package\][^\[]*?^version = "([^"]+)"', cargo, re.M | re.S).group(1)
+for name, variables in [
+    ("sifbake-plan", jobs["sifbake-plan"]["variables"]),
+    ("sifbake-build", jobs["sifbake-build"]["variables"]),
+    (".sifbake", classic[".sifbake"]["variables"]),
+]:
+    assert variables["SIFBAKE_VERSION"] == version, f"{name} pins {variables['SIFBAKE_VERSION']}, Cargo.toml says {version}"
+inputs = component[0]["spec"]["inputs"]
+for key, value in jobs["sifbake-build"]["variables"].items():
+    if isinstance(value, str) and "inputs." in value:
+        used = re.search(r"inputs\.([a-z-]+)", value).group(1)
+        assert used in inputs, f"{key} uses an undeclared input {used}"
+print(f"one script in three jobs; version {version} pinned everywhere")
+EOF
+}
+check "GitLab component and template agree" consistency
+
+release_pin() {
+  local copy="$work/release-pin"
+  snapshot "$copy"
+  local version
+  version="$(awk '/^\[/ { p = ($0 == "[package]") } p && /^version *= *"/ { gsub(/^version *= *"|".*$/, ""); print; exit }' "$copy/Cargo.toml")"
+  printf '%s  %s\n' \
+    "$(printf a%.0s {1..64})" "sifbake-v$version-x86_64-unknown-linux-musl.tar.gz" \
+    "$(printf b%.0s {1..64})" "sifbake-v$version-aarch64-unknown-linux-musl.tar.gz" >"$work/sums"
+  bash "$copy/ci/release-pin.sh" "$version" "$work/sums"
+  cmp "$work/sums" "$copy/action/checksums/v$version.sha256"
+  grep -q "SIFBAKE_RELEASE_SHA256_X86_64: \"$(printf a%.0s {1..64})\"" "$copy/templates/sifbake.yml"
+  grep -q "SIFBAKE_RELEASE_SHA256_AARCH64: \"$(printf b%.0s {1..64})\"" "$copy/.gitlab-ci-template.yml"
+  test "$(git -C "$copy" diff --stat | tail -n 1 | grep -o '[0-9]* files\? changed')" = "2 files changed"
+  if bash "$copy/ci/release-pin.sh" 9.9.9 "$work/sums"; then return 1; fi
+}
+check "ci/release-pin.sh pins a release in the action and the GitLab files" release_pin
+
+# The workflows as actionlint and zizmor see them: this repository's, and the examples with
+# `uses: sifbake/sifbake@…` pointed at this checkout (`uses: ./`), so actionlint checks
+# every `with:` against action.yml.
+lint="$work/lint"
+mkdir -p "$lint/.github/workflows"
+cp -r action.yml action "$lint/"
+cp .github/zizmor.yml "$lint/.github/"
+cp .github/workflows/*.yml "$lint/.github/workflows/"
+for workflow in examples/.github/workflows/*.yml; do
+  sed -E 's#uses: sifbake/sifbake@[^ ]+#uses: ./#' "$workflow" >"$lint/.github/workflows/example-$(basename "$workflow")"
+done
+git -C "$lint" init -q
+
+check "actionlint (with shellcheck) on the workflows" \
+  bash -c 'cd "$1" && actionlint -no-color -verbose' _ "$lint"
+
+check "zizmor on action.yml and the workflows" \
+  bash -c 'cd "$1" && zizmor --offline --no-progress .' _ "$lint"
+
+jsonschema() {
+  python3 - "$work" <<'EOF'
+import sys
+work = sys.argv[1]
+head, body = open("templates/sifbake.yml").read().split("\n---\n", 1)
+open(f"{work}/component-spec.yml", "w").write(head + "\n")
+open(f"{work}/component-jobs.yml", "w").write(body)
+EOF
+  check-jsonschema --builtin-schema vendor.github-actions action.yml
+  check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml examples/.github/workflows/*.yml
+  check-jsonschema --builtin-schema vendor.gitlab-ci "$work/component-spec.yml" "$work/component-jobs.yml" \
+    .gitlab-ci-template.yml examples/.gitlab-ci.yml examples/gitlab-ci-classic.yml
+}
+check "check-jsonschema (GitHub action and workflows, GitLab CI)" jsonschema
+
+# --- act: the action, run as GitHub would -----------------------------------------------
+
+# A release of this checkout's sifbake laid out as the release workflow makes it (the
+# archive of this machine's build stands in for the static one): the wrappers download it
+# from a file:// URL and check it against its sha256 as they would a real release.
+version="$(awk '/^\[/ { p = ($0 == "[package]") } p && /^version *= *"/ { gsub(/^version *= *"|".*$/, ""); print; exit }' Cargo.toml)"
+release_name="sifbake-v$version-x86_64-unknown-linux-musl"
+mkdir -p "$work/release/$release_name"
+strip -o "$work/release/$release_name/sifbake" "$sifbake"
+tar -czf "$work/release/$release_name.tar.gz" -C "$work/release" "$release_name"
+release_sha256="$(sha256sum "$work/release/$release_name.tar.gz" | cut -d' ' -f1)"
+
+act_run() {
+  local copy="$work/act-repo" name="$release_name"
+  snapshot "$copy"
+  # The release's sha256 committed in the action: install.sh downloads the archive
+  # (file://), checks it and caches it.
+  printf '%s  %s\n' "$release_sha256" "$name.tar.gz" >"$copy/action/checksums/v$version.sha256"
+  git -C "$copy" -c user.name=ci -c user.email=ci@sifbake.invalid add -A
+  git -C "$copy" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -m "pin the test release"
+  # act's host mode keeps its work tree and the runner's tool cache under
+  # $XDG_CACHE_HOME/act: a fresh one each time, so the first install really downloads.
+  (
+    cd "$copy"
+    XDG_CACHE_HOME="$work/xdg-cache" act push --workflows .github/workflows/test-action.yml \
+      -P ubuntu-latest=-self-hosted \
+      --var SIFBAKE_RELEASE_URL="file://$work/release" \
+      --action-offline-mode
+  ) | tee "$work/act.log"
+  grep -q "release $name.tar.gz, sha256 checked" "$work/act.log"
+  grep -q "Job succeeded" "$work/act.log"
+  echo "the action's steps:" && grep -E "sha256 checked|from the tool cache|(Success|Failure) - Main" "$work/act.log"
+}
+check "act: .github/workflows/test-action.yml (uses: ./, emulated build)" act_run
+
+# --- gitlab-ci-local: the component and the classic template ----------------------------
+
+start_emulator() {
+  "$emulator" --token ci-token >"$work/emulator.url" 2>"$work/emulator.log" &
+  emulator_pid=$!
+  for _ in $(seq 50); do
+    if [ -s "$work/emulator.url" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "scs-emulator did not start" >&2
+  return 1
+}
+
+# A GitLab project: the examples (with their .gitlab-ci.yml), the component and the
+# template, and an origin that names it sifbake/sifbake, so the component include at
+# $CI_COMMIT_SHA resolves to this checkout (gitlab-ci-local's local components).
+gitlab_project() {
+  local into="$1"
+  mkdir -p "$into/templates"
+  cp -r examples/. "$into/"
+  cp templates/sifbake.yml "$into/templates/"
+  cp .gitlab-ci-template.yml "$into/"
+  # The examples pin a released component and template; here they are this checkout's.
+  sed -i 's#component: \$CI_SERVER_FQDN/sifbake/sifbake/sifbake@.*#component: $CI_SERVER_FQDN/sifbake/sifbake/sifbake@$CI_COMMIT_SHA#' "$into/.gitlab-ci.yml"
+  sed -i 's#- remote: https://raw.githubusercontent.com/sifbake/sifbake/.*/.gitlab-ci-template.yml#- local: .gitlab-ci-template.yml#' "$into/gitlab-ci-classic.yml"
+  # This job image would be alpine; the shell executor runs it here.
+  git -C "$into" init -q -b main
+  git -C "$into" remote add origin https://gitlab.com/sifbake/sifbake.git
+  git -C "$into" -c user.name=ci -c user.email=ci@sifbake.invalid add -A
+  git -C "$into" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -m "the examples"
+}
+
+# Runs gitlab-ci-local in a project with the shell executor (no Docker), sifbake on PATH.
+gitlab_ci_local() {
+  local project="$1"
+  shift
+  (
+    cd "$project"
+    PATH="$repo/target/debug:$PATH" gitlab-ci-local --force-shell-executor --no-color \
+      --variable GITLAB_CI=true --variable SYLABS_TOKEN=ci-token \
+      --variable "SIFBAKE_REMOTE=$(cat "$work/emulator.url")" "$@"
+  )
+}
+
+gitlab_component() {
+  local project="$work/gitlab-component"
+  gitlab_project "$project"
+  local base head
+  base="$(git -C "$project" rev-parse HEAD)"
+  # A merge request that changes one image: the plan job runs, the build job does not.
+  git -C "$project" checkout -q -b feature
+  printf 'Bootstrap: docker\nFrom: alpine:3.21\n' >"$project/containers/bwa/Singularity.def"
+  git -C "$project" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -am "a newer bwa"
+  head="$(git -C "$project" rev-parse HEAD)"
+  gitlab_ci_local "$project" --variable SIFBAKE_INSTALL=preinstalled \
+    --variable CI_PIPELINE_SOURCE=merge_request_event \
+    --variable CI_MERGE_REQUEST_IID=3 --variable CI_MERGE_REQUEST_DIFF_BASE_SHA="$base" \
+    --variable CI_MERGE_REQUEST_SOURCE_BRANCH_SHA="$head" \
+    --variable CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=feature \
+    --variable CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main | tee "$work/mr.log"
+  grep -q "PASS  sifbake-plan" "$work/mr.log"
+  if grep -q "sifbake-build" "$work/mr.log"; then return 1; fi
+  grep -q "Plan for merge request !3" "$work/mr.log"
+  grep -qx "SIFBAKE_HAS_CHANGES=true" "$project/sifbake.env"
+  grep -qx "SIFBAKE_CHANGED_TARGETS=bwa" "$project/sifbake.env"
+  echo "merge request plan:" && grep -A4 "Plan for merge request !3" "$work/mr.log"
+
+  # The default branch: the build job publishes, the downstream job gets the refs.
+  git -C "$project" checkout -q main
+  rm -f "$project/sifbake.env"
+  # The release path of the script: the archive checked against a pinned sha256.
+  gitlab_ci_local "$project" --variable SIFBAKE_RELEASE_URL="file://$work/release" \
+    --variable SIFBAKE_RELEASE_SHA256_X86_64="$release_sha256" | tee "$work/main.log"
+  grep -q "PASS  sifbake-build" "$work/main.log"
+  grep -q "PASS  announce-images" "$work/main.log"
+  test "$(grep -c '^library://acme-lab/[a-z]*/[a-z]*:sha256\.[0-9a-f]\{64\}$' "$project/built-images.txt")" = 7
+  test "$(grep -c '<testcase ' "$project/sifbake-junit.xml")" = 7
+  if grep -q '<failure' "$project/sifbake-junit.xml"; then return 1; fi
+  echo "announce-images received:" && cat "$project/built-images.txt"
+}
+
+gitlab_classic() {
+  local project="$work/gitlab-classic"
+  gitlab_project "$project"
+  # The same images again, through the classic template: found by digest, only retagged.
+  gitlab_ci_local "$project" --file gitlab-ci-classic.yml --variable SIFBAKE_INSTALL=preinstalled |
+    tee "$work/classic.log"
+  grep -q "PASS  sifbake-build" "$work/classic.log"
+  grep -q "PASS  announce-images" "$work/classic.log"
+  grep -q "0 built, 7 retagged" "$work/classic.log"
+  test "$(grep -c '^library://' "$project/built-images.txt")" = 7
+}
+
+if start_emulator; then
+  check "gitlab-ci-local: the component (merge request plan, default-branch build, dotenv downstream)" gitlab_component
+  check "gitlab-ci-local: the classic template include" gitlab_classic
+else
+  failed=$((failed + 1))
+  failures+=("scs-emulator")
+fi
+
+echo
+if [ "$failed" -gt 0 ]; then
+  printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "wrappers: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
