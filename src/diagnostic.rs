@@ -37,7 +37,7 @@ pub enum ReadError {
     /// The file could not be read at all.
     Io(std::io::Error),
     /// The file is not UTF-8; the diagnostic points at the first bad byte.
-    Encoding(Box<Diagnostic>),
+    Encoding(Diagnostic),
 }
 
 impl SourceFile {
@@ -55,11 +55,11 @@ impl SourceFile {
                 let offset = error.utf8_error().valid_up_to();
                 let source =
                     SourceFile::new(name, String::from_utf8_lossy(error.as_bytes()).into_owned());
-                Err(ReadError::Encoding(Box::new(
+                Err(ReadError::Encoding(
                     Diagnostic::error(code, "the file is not valid UTF-8")
                         .at(Location::new(&source, offset, 1))
                         .help("save the file as UTF-8"),
-                )))
+                ))
             }
         }
     }
@@ -150,7 +150,8 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it.
     pub help: Option<String>,
-    pub location: Option<Location>,
+    /// Boxed: diagnostics travel in `Result`s, and a location is most of their size.
+    pub location: Option<Box<Location>>,
     /// Text shown under the marked span.
     pub label: Option<String>,
 }
@@ -179,14 +180,14 @@ impl Diagnostic {
     /// Attaches a location.
     #[must_use]
     pub fn at(mut self, location: Location) -> Self {
-        self.location = Some(location);
+        self.location = Some(Box::new(location));
         self
     }
 
     /// Attaches a location when there is one.
     #[must_use]
     pub fn at_opt(mut self, location: Option<Location>) -> Self {
-        self.location = location;
+        self.location = location.map(Box::new);
         self
     }
 

@@ -103,15 +103,13 @@ impl Settings {
     }
 
     /// Reads GitHub's event payload (`GITHUB_EVENT_PATH`), if there is one.
-    pub fn event_payload(&self) -> Result<Option<serde_json::Value>, Box<Diagnostic>> {
+    pub fn event_payload(&self) -> Result<Option<serde_json::Value>, Diagnostic> {
         let Some(path) = self.var(context::vars::GITHUB_EVENT_PATH) else {
             return Ok(None);
         };
         let unreadable = |message: String| {
-            Box::new(
-                Diagnostic::error("context::event-payload", message)
-                    .help("GITHUB_EVENT_PATH should name the event file GitHub Actions writes; unset it outside Actions"),
-            )
+            Diagnostic::error("context::event-payload", message)
+                .help("GITHUB_EVENT_PATH should name the event file GitHub Actions writes; unset it outside Actions")
         };
         let text = std::fs::read_to_string(&path).map_err(|error| {
             unreadable(format!(

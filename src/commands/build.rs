@@ -18,12 +18,14 @@ use super::services::{self, Services};
 use crate::cli::{BuildArgs, Format};
 use crate::context::{RefContext, RefKind};
 use crate::diagnostic::Diagnostic;
-use crate::exec::{self, ExecOptions, FailReason, JobsRequest, KnownImages, Outcome, RunSummary};
+use crate::exec::{
+    self, ExecOptions, FailReason, Job, JobsRequest, KnownImages, Outcome, RunSummary,
+};
 use crate::exit;
 use crate::manifest::{Publish, PublishPolicy};
 use crate::plan::{Action, Plan};
 use crate::project::{self, Project};
-use crate::report::build::{BuildReporter, write_summary};
+use crate::report::build::{BuildReporter, RetryNotice, write_summary};
 use crate::report::ci::CiLog;
 use crate::report::logs::LogFiles;
 use crate::report::plan::write_text;
@@ -101,34 +103,12 @@ async fn build(
         return finish(settings, args, out, reports, run).await;
     }
 
-    let (notices, mut retries) = services::RetryNotices::channel();
-    let opened = services::reporting_retries(
-        services::open(settings, &args.remote, &notices),
-        &mut retries,
-        out.stderr,
-    )
-    .await;
-    let services = match opened {
-        Ok(services) => {
-            // In GitHub Actions the runner hides the token from every later line of the log,
-            // even if something were to print it.
-            if let Some(token) = &services.token
-                && settings
-                    .var(crate::context::vars::GITHUB_ACTIONS)
-                    .as_deref()
-                    == Some("true")
-            {
-                super::reports::mask(out.stderr, token.expose())?;
-            }
-            for note in &services.notes {
-                writeln!(out.stderr, "sifbake: {note}")?;
-            }
-            services
-        }
-        Err(unreachable) => {
-            reports.diagnostics(out, &unreachable.diagnostics)?;
-            return Ok(unreachable.code);
-        }
+    let services::Connected {
+        services,
+        mut retries,
+    } = match services::connect(settings, &args.remote, out, reports).await? {
+        Ok(connected) => connected,
+        Err(code) => return Ok(code),
     };
     let code = build_with(
         settings,
@@ -161,7 +141,7 @@ async fn build_with(
     offline: &Plan,
     publish: Publish,
     services: &Services,
-    retries: &mut mpsc::UnboundedReceiver<crate::report::build::RetryNotice>,
+    retries: &mut mpsc::UnboundedReceiver<RetryNotice>,
 ) -> io::Result<u8> {
     let lookup = prefetch(Arc::clone(&services.library), offline, &project.graph);
     let lookups = match services::reporting_retries(lookup, retries, out.stderr).await {
@@ -217,29 +197,11 @@ async fn build_with(
         let run = Finished::nothing_run(&plan, publish);
         return finish(settings, args, out, reports, run).await;
     }
-    let known: KnownImages = plan
-        .targets
-        .iter()
-        .flat_map(|target| target.images.iter().map(move |image| (target, image)))
-        .filter_map(|(target, image)| {
-            lookups
-                .image(&target.name, &image.arch)
-                .map(|found| ((target.name.clone(), image.arch.clone()), found.clone()))
-        })
-        .collect();
-    let jobs = match exec::jobs(&JobsRequest {
-        project,
-        plan: &plan,
-        publish: publish == Publish::Push,
-        known_images: &known,
-    }) {
+    let known = lookups.known_images(&plan);
+    let jobs = match job_list(project, &plan, publish == Publish::Push, &known) {
         Ok(jobs) => jobs,
-        Err(error) => {
-            reports.diagnostics(
-                out,
-                &[Diagnostic::error("exec::jobs", error.to_string())
-                    .help("this is a bug in sifbake; please report it")],
-            )?;
+        Err(diagnostic) => {
+            reports.diagnostics(out, &[diagnostic])?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -263,27 +225,10 @@ async fn build_with(
             .map(|dir| settings.base_dir().join(dir))
             .as_deref(),
     )?;
-    let epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let ci = CiLog::detect(&|name| settings.var(name));
-    let (sender, mut receiver) = mpsc::unbounded_channel();
-    let run = exec::execute(
-        jobs,
-        Arc::clone(&services.build),
-        Arc::clone(&services.library),
-        &options,
-        sender,
-    );
-    let mut reporter = BuildReporter::new(out.stderr, ci, logs, epoch, settings.verbosity);
-    let live = settings.stderr_terminal && ci == CiLog::Plain && settings.verbosity >= 0;
-    if live {
-        reporter = reporter.with_live_view();
-    }
-    let report = report_events(&mut reporter, &mut receiver, retries, live);
-    let (summary, reported) = tokio::join!(run, report);
-    let mut logs = reporter.into_logs();
-    reported?;
+    let (summary, mut logs) = run_jobs(
+        settings, out.stderr, services, jobs, &options, logs, retries,
+    )
+    .await?;
 
     let code = if summary.was_cancelled() {
         signals.exit_code()
@@ -300,12 +245,66 @@ async fn build_with(
     finish(settings, args, out, reports, run).await
 }
 
+/// Returns the executor's jobs for a plan, or the diagnostic of the bug that prevents them.
+pub fn job_list(
+    project: &Project,
+    plan: &Plan,
+    publish: bool,
+    known_images: &KnownImages,
+) -> Result<Vec<Job>, Diagnostic> {
+    exec::jobs(&JobsRequest {
+        project,
+        plan,
+        publish,
+        known_images,
+    })
+    .map_err(|error| {
+        Diagnostic::error("exec::jobs", error.to_string())
+            .help("this is a bug in sifbake; please report it")
+    })
+}
+
+/// Runs jobs on the services with a reporter on `stderr` (a live view on a terminal outside
+/// CI); returns what happened and the logs.
+pub async fn run_jobs(
+    settings: &Settings,
+    stderr: &mut dyn io::Write,
+    services: &Services,
+    jobs: Vec<Job>,
+    options: &ExecOptions,
+    logs: LogFiles,
+    retries: &mut mpsc::UnboundedReceiver<RetryNotice>,
+) -> io::Result<(RunSummary, LogFiles)> {
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ci = CiLog::detect(&|name| settings.var(name));
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let run = exec::execute(
+        jobs,
+        Arc::clone(&services.build),
+        Arc::clone(&services.library),
+        options,
+        sender,
+    );
+    let live = settings.stderr_terminal && ci == CiLog::Plain && settings.verbosity >= 0;
+    let mut reporter = BuildReporter::new(stderr, ci, logs, epoch, settings.verbosity);
+    if live {
+        reporter = reporter.with_live_view();
+    }
+    let report = report_events(&mut reporter, &mut receiver, retries, live);
+    let (summary, reported) = tokio::join!(run, report);
+    let logs = reporter.into_logs();
+    reported?;
+    Ok((summary, logs))
+}
+
 /// Feeds the executor's events to the reporter until the run ends; on a terminal, also
 /// ticks the live view's clocks.
 pub async fn report_events(
     reporter: &mut BuildReporter<'_>,
     receiver: &mut mpsc::UnboundedReceiver<exec::Event>,
-    retries: &mut mpsc::UnboundedReceiver<crate::report::build::RetryNotice>,
+    retries: &mut mpsc::UnboundedReceiver<RetryNotice>,
     live: bool,
 ) -> io::Result<()> {
     let start = tokio::time::Instant::now();

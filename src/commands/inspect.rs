@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, args: &InspectArgs, out: &mut Output<'_>) -> io:
             return Ok(exit::BAD_INPUT);
         }
         Err(ReadError::Encoding(diagnostic)) => {
-            out.diagnostics(&[*diagnostic])?;
+            out.diagnostics(&[diagnostic])?;
             return Ok(exit::BAD_INPUT);
         }
     };

@@ -100,7 +100,7 @@ pub fn gather(
     project: &Project,
 ) -> Result<Gathered, Vec<Diagnostic>> {
     let root = &project.manifest.root;
-    let payload = settings.event_payload().map_err(|d| vec![*d])?;
+    let payload = settings.event_payload().map_err(|d| vec![d])?;
     let local = changes::local_git(root);
     let overrides = Settings::overrides(reference);
     let context = context::detect(

@@ -89,6 +89,47 @@ pub async fn reporting_retries<T>(
     }
 }
 
+/// Services opened for a command, with the receiver of their clients' retry notices.
+pub struct Connected {
+    pub services: Services,
+    pub retries: mpsc::UnboundedReceiver<RetryNotice>,
+}
+
+/// Opens the services while printing retry notices; in GitHub Actions, masks the token
+/// before anything else; prints what was found. On failure, reports why and returns the
+/// exit code.
+pub async fn connect(
+    settings: &Settings,
+    args: &RemoteArgs,
+    out: &mut super::Output<'_>,
+    reports: &mut super::reports::Reports,
+) -> std::io::Result<Result<Connected, u8>> {
+    // The clients hold the sender for as long as they live.
+    let (notices, mut retries) = RetryNotices::channel();
+    let opened = reporting_retries(open(settings, args, &notices), &mut retries, out.stderr).await;
+    let services = match opened {
+        Ok(services) => services,
+        Err(unreachable) => {
+            reports.diagnostics(out, &unreachable.diagnostics)?;
+            return Ok(Err(unreachable.code));
+        }
+    };
+    // In GitHub Actions the runner then hides the token from every later line of the log,
+    // even if something were to print it.
+    if let Some(token) = &services.token
+        && settings
+            .var(crate::context::vars::GITHUB_ACTIONS)
+            .as_deref()
+            == Some("true")
+    {
+        super::reports::mask(out.stderr, token.expose())?;
+    }
+    for note in &services.notes {
+        writeln!(out.stderr, "sifbake: {note}")?;
+    }
+    Ok(Ok(Connected { services, retries }))
+}
+
 /// Why the services could not be used: the exit code and what to tell the user.
 pub struct Unreachable {
     pub code: u8,

@@ -4,8 +4,6 @@
 use std::io;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 use super::Output;
 use super::build::{exit_code, prefetch};
 use super::plan::gather;
@@ -14,13 +12,12 @@ use super::services;
 use crate::changes::{ChangeBase, ChangeSet};
 use crate::cli::{Format, SelectionArgs, TagArgs};
 use crate::diagnostic::Diagnostic;
-use crate::exec::{self, ExecOptions, JobsRequest, KnownImages};
+use crate::exec::ExecOptions;
 use crate::exit;
 use crate::manifest::Publish;
 use crate::plan::{Action, Lookup};
 use crate::project;
-use crate::report::build::{BuildReporter, write_summary};
-use crate::report::ci::CiLog;
+use crate::report::build::write_summary;
 use crate::report::logs::LogFiles;
 use crate::report::result::ResultDocument;
 use crate::settings::Settings;
@@ -80,34 +77,12 @@ async fn tag(
             return Ok(exit::BAD_INPUT);
         }
     };
-    let (notices, mut retries) = services::RetryNotices::channel();
-    let opened = services::reporting_retries(
-        services::open(settings, &args.remote, &notices),
-        &mut retries,
-        out.stderr,
-    )
-    .await;
-    let services = match opened {
-        Ok(services) => {
-            // In GitHub Actions the runner hides the token from every later line of the log,
-            // even if something were to print it.
-            if let Some(token) = &services.token
-                && settings
-                    .var(crate::context::vars::GITHUB_ACTIONS)
-                    .as_deref()
-                    == Some("true")
-            {
-                super::reports::mask(out.stderr, token.expose())?;
-            }
-            for note in &services.notes {
-                writeln!(out.stderr, "sifbake: {note}")?;
-            }
-            services
-        }
-        Err(unreachable) => {
-            reports.diagnostics(out, &unreachable.diagnostics)?;
-            return Ok(unreachable.code);
-        }
+    let services::Connected {
+        services,
+        mut retries,
+    } = match services::connect(settings, &args.remote, out, reports).await? {
+        Ok(connected) => connected,
+        Err(code) => return Ok(code),
     };
     let lookup = prefetch(Arc::clone(&services.library), &offline, &project.graph);
     let lookups = match services::reporting_retries(lookup, &mut retries, out.stderr).await {
@@ -159,30 +134,12 @@ async fn tag(
         )?;
     }
 
-    let known: KnownImages = plan
-        .targets
-        .iter()
-        .flat_map(|target| target.images.iter().map(move |image| (target, image)))
-        .filter_map(|(target, image)| {
-            lookups
-                .image(&target.name, &image.arch)
-                .map(|found| ((target.name.clone(), image.arch.clone()), found.clone()))
-        })
-        .collect();
-    let jobs = match exec::jobs(&JobsRequest {
-        project: &project,
-        plan: &plan,
-        publish: true,
-        known_images: &known,
-    }) {
+    let known = lookups.known_images(&plan);
+    let jobs = match super::build::job_list(&project, &plan, true, &known) {
         Ok(jobs) => jobs,
-        Err(error) => {
+        Err(diagnostic) => {
             services.close().await;
-            reports.diagnostics(
-                out,
-                &[Diagnostic::error("exec::jobs", error.to_string())
-                    .help("this is a bug in sifbake; please report it")],
-            )?;
+            reports.diagnostics(out, &[diagnostic])?;
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -190,22 +147,18 @@ async fn tag(
     let mut options = ExecOptions::new(scratch.path().to_path_buf());
     options.jobs = super::build::DEFAULT_MAX_JOBS;
     options.library_url = Some(services.library_url.clone());
-    let ci = CiLog::detect(&|name| settings.var(name));
-    let (sender, mut receiver) = mpsc::unbounded_channel();
-    let run = exec::execute(
+    let run = super::build::run_jobs(
+        settings,
+        out.stderr,
+        &services,
         jobs,
-        Arc::clone(&services.build),
-        Arc::clone(&services.library),
         &options,
-        sender,
-    );
-    let mut reporter =
-        BuildReporter::new(out.stderr, ci, LogFiles::new(None)?, 0, settings.verbosity);
-    let report = super::build::report_events(&mut reporter, &mut receiver, &mut retries, false);
-    let (summary, reported) = tokio::join!(run, report);
-    let mut logs = reporter.into_logs();
+        LogFiles::new(None)?,
+        &mut retries,
+    )
+    .await;
     services.close().await;
-    reported?;
+    let (summary, mut logs) = run?;
     let mut code = exit_code(&summary);
     if !missing.is_empty() && code == exit::SUCCESS {
         code = exit::BUILD_FAILED;

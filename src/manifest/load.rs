@@ -60,7 +60,7 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
                      manifest with `-f FILE`",
                 ),
             ],
-            ReadError::Encoding(diagnostic) => vec![*diagnostic],
+            ReadError::Encoding(diagnostic) => vec![diagnostic],
         },
     )?;
 
@@ -83,7 +83,7 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
         ]
     })?;
 
-    let file: ManifestFile = yaml::parse(&source).map_err(|d| vec![*d])?;
+    let file: ManifestFile = yaml::parse(&source).map_err(|d| vec![d])?;
     let mut diagnostics = Vec::new();
     let locate = |l: &serde_saphyr::Location| yaml::locate(&source, l);
 

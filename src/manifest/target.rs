@@ -298,7 +298,7 @@ fn build(
             return None;
         }
         Err(ReadError::Encoding(diagnostic)) => {
-            diagnostics.push(*diagnostic);
+            diagnostics.push(diagnostic);
             return None;
         }
     };

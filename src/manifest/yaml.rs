@@ -19,11 +19,9 @@ fn options() -> serde_saphyr::Options {
 }
 
 /// Parses YAML text into `T`, or returns the located error.
-pub fn parse<T: serde::de::DeserializeOwned>(
-    source: &Arc<SourceFile>,
-) -> Result<T, Box<Diagnostic>> {
+pub fn parse<T: serde::de::DeserializeOwned>(source: &Arc<SourceFile>) -> Result<T, Diagnostic> {
     serde_saphyr::from_str_with_options(&source.text, options())
-        .map_err(|error| Box::new(to_diagnostic(source, &error)))
+        .map_err(|error| to_diagnostic(source, &error))
 }
 
 /// Returns the manifest location of a YAML span.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::exec::KnownImages;
 use crate::graph::Graph;
 use crate::libref::LibraryRef;
 use crate::plan::{Action, DigestLookup, Plan};
@@ -32,6 +33,18 @@ impl Lookups {
     /// Returns the image found for a target's architecture, if any.
     pub fn image(&self, target: &str, arch: &str) -> Option<&Image> {
         self.by_target.get(&(target.to_owned(), arch.to_owned()))
+    }
+
+    /// Returns the images found for the images of a plan, as the executor takes them.
+    pub fn known_images(&self, plan: &Plan) -> KnownImages {
+        plan.targets
+            .iter()
+            .flat_map(|target| target.images.iter().map(move |image| (target, image)))
+            .filter_map(|(target, image)| {
+                self.image(&target.name, &image.arch)
+                    .map(|found| ((target.name.clone(), image.arch.clone()), found.clone()))
+            })
+            .collect()
     }
 
     /// Returns how many lookups were made and how many found an image.
