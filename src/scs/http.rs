@@ -334,7 +334,13 @@ impl Transport {
                 format!("cannot connect to {host}: {cause}"),
             )
         } else if error.is_builder() || error.is_redirect() || error.is_decode() {
-            (ServiceErrorKind::Protocol, error_chain(error))
+            // reqwest names the URL in its message; a presigned upload URL carries its
+            // signature in the query, which is as good as a password while it lasts.
+            let mut detail = error_chain(error);
+            if let Some(url) = error.url() {
+                detail = detail.replace(url.as_str(), &without_query(url));
+            }
+            (ServiceErrorKind::Protocol, detail)
         } else if error.is_timeout() {
             // The service may have acted on the request; `Timeout` is the kind that says so.
             (
@@ -360,6 +366,16 @@ fn host_of(url: &Url) -> String {
         (Some(host), None) => host.to_owned(),
         (None, _) => url.to_string(),
     }
+}
+
+/// Returns a URL for messages: without user name, password, query or fragment.
+pub fn without_query(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 /// Returns the deepest cause's message: the OS's or TLS's own words, without the layers of
@@ -510,6 +526,12 @@ mod tests {
         assert!(value.is_sensitive());
         assert_eq!(value.to_str().ok(), Some("BEARER tok-123"));
         assert!(!format!("{value:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn urls_in_messages_lose_credentials_and_signatures() {
+        let url = Url::parse("https://u:pw@bucket.example/ctx?X-Amz-Signature=abc#f").expect("url");
+        assert_eq!(without_query(&url), "https://bucket.example/ctx");
     }
 
     #[test]
