@@ -136,6 +136,9 @@ pub struct Transport {
     pub websocket_client: reqwest::Client,
     pub token: Token,
     pub retry: RetryPolicy,
+    /// How long one REST call may take ([`REQUEST_TIMEOUT`] unless the caller says
+    /// otherwise).
+    pub request_timeout: Duration,
 }
 
 impl Transport {
@@ -207,7 +210,7 @@ impl Transport {
         let mut request = self
             .client
             .request(call.method, call.url)
-            .timeout(REQUEST_TIMEOUT);
+            .timeout(self.request_timeout);
         if let Some(scheme) = call.auth {
             request = request.header(header::AUTHORIZATION, self.authorization(scheme)?);
         }
@@ -467,6 +470,7 @@ mod tests {
             websocket_client,
             token: Token::new("tok-123").expect("token"),
             retry: RetryPolicy::none(),
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 
