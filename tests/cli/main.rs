@@ -7,6 +7,9 @@ mod support;
 mod build;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
+/// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
+/// table in RELIABILITY.md is rendered from it.
+mod fault_matrix;
 /// `sifbake inspect`.
 mod inspect;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
