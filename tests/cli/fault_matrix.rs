@@ -716,7 +716,8 @@ fn run_case(case: &Case) -> Vec<String> {
     problems.extend(check_outcome(&case.expect, &result, &|container, tag| {
         emulated.image(container, tag, "amd64")
     }));
-    let counters = emulated.counters();
+    let faults = emulated.faults();
+    let counters = emulated.finish();
     if counters.builds_submitted != case.expect.submitted {
         problems.push(format!(
             "{} builds submitted (expected {})",
@@ -742,7 +743,7 @@ fn run_case(case: &Case) -> Vec<String> {
         ));
     }
     let mut fired = 0;
-    for fault in emulated.faults() {
+    for fault in faults {
         fired += fault.fired;
         let expected = case.fault.times();
         let wrong = if case.expect.all_fired {

@@ -244,6 +244,13 @@ impl Emulated {
             .add(scs_emulator::FaultRule::new(route, Some(times), action));
     }
 
+    /// Stops the emulator and returns its final counters: every build task has ended, so a
+    /// build cancelled at the last moment is counted (see `shutdown_and_count`).
+    pub fn finish(mut self) -> scs_emulator::Counters {
+        let emulator = self.emulator.take().expect("running");
+        self.runtime.block_on(emulator.shutdown_and_count())
+    }
+
     /// Installs a fault rule as given (`times: None` fires until the run ends).
     pub fn add_rule(&self, rule: scs_emulator::FaultRule) {
         self.emulator().faults().add(rule);
