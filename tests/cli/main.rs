@@ -5,6 +5,8 @@ mod support;
 
 /// `sifbake build` against the emulator: order, reruns, failures, signals, faults.
 mod build;
+/// SIGTERM and SIGINT during a build: remote builds cancelled, the result still written.
+mod cancellation;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
 /// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
