@@ -16,5 +16,7 @@ mod fault_matrix;
 mod inspect;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
 mod plan;
+/// The secrets canary: a known token never shows in any output of any command.
+mod secrets;
 /// `sifbake validate` on examples/ and on generated trees.
 mod validate;
