@@ -14,6 +14,8 @@ mod cases;
 mod fault_matrix;
 /// `sifbake inspect`.
 mod inspect;
+/// Paths that leave the repository are refused before anything is uploaded.
+mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
 mod plan;
 /// The secrets canary: a known token never shows in any output of any command.
