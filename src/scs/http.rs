@@ -7,7 +7,6 @@
 //! envelope (a proxy's HTML page, hinkskalle's own error shape) the HTTP status alone is
 //! the message.
 
-use std::error::Error as _;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -406,13 +405,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Returns true if and only if an error of type `T` is in the chain.
-fn chain_has<T: std::error::Error + 'static>(error: &reqwest::Error) -> bool {
-    let mut source = error.source();
-    while let Some(cause) = source {
+///
+/// An `io::Error` wrapping another error reports that error's *source* as its own, skipping
+/// the wrapped error itself (std's `impl Error for io::Error`): hyper hands rustls's
+/// certificate errors up inside one, so the wrapped error is looked at too.
+fn chain_has<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
         if cause.is::<T>() {
             return true;
         }
-        source = cause.source();
+        if let Some(wrapped) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && chain_has::<T>(wrapped)
+        {
+            return true;
+        }
+        next = cause.source();
     }
     false
 }
@@ -530,6 +540,18 @@ mod tests {
         assert!(value.is_sensitive());
         assert_eq!(value.to_str().ok(), Some("BEARER tok-123"));
         assert!(!format!("{value:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("error sending request")]
+        struct Outer(#[source] std::io::Error);
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = Outer(std::io::Error::other(tls));
+        assert!(chain_has::<rustls::Error>(&wrapped));
+        let plain = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!chain_has::<rustls::Error>(&plain));
     }
 
     #[test]
