@@ -20,5 +20,7 @@ mod paths;
 mod plan;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
+/// Plain http only for loopback unless `--allow-insecure`; TLS always verified.
+mod transport;
 /// `sifbake validate` on examples/ and on generated trees.
 mod validate;
