@@ -12,6 +12,8 @@ mod cases;
 /// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
 /// table in RELIABILITY.md is rendered from it.
 mod fault_matrix;
+/// Hostile input too large for `tests/cases/`, and the cases table of RELIABILITY.md.
+mod hostile;
 /// `sifbake inspect`.
 mod inspect;
 /// Paths that leave the repository are refused before anything is uploaded.
