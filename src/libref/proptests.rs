@@ -96,7 +96,8 @@ proptest! {
     fn one_bad_character_is_refused(
         reference in valid_ref(),
         part in 0..3usize,
-        bad in "[A-Z !$%&*+;<=>\\[\\]^`{|}~é]",
+        // Not whitespace: a ref is trimmed before it is read, by design.
+        bad in "[A-Z!$%&*+;<=>\\[\\]^`{|}~é]",
         at in any::<proptest::sample::Index>(),
     ) {
         let mut broken = reference.clone();
