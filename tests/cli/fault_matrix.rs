@@ -464,6 +464,12 @@ pub const CASES: &[Case] = &[
         },
         ok("falls back to polling the status; log marked incomplete"),
     ),
+    case(
+        "log-429",
+        Endpoint::LogStream,
+        RATE,
+        ok("the handshake is retried"),
+    ),
     case("log-latency", Endpoint::LogStream, SLOW, ok(NO_TIMEOUT)),
     case(
         "log-reset",
@@ -527,6 +533,18 @@ pub const CASES: &[Case] = &[
         Endpoint::ContextDelete,
         S503X3,
         ok(CLEANUP_RETRIED),
+    ),
+    case(
+        "delete-429",
+        Endpoint::ContextDelete,
+        RATE,
+        ok("`Retry-After` is cut to 1 s for clean-up calls"),
+    ),
+    case(
+        "delete-latency",
+        Endpoint::ContextDelete,
+        SLOW,
+        ok("the delete times out after 2 s and is retried within the 5 s bound"),
     ),
     case(
         "restart-during-build",
@@ -788,6 +806,7 @@ fn every_injected_fault_case() {
         .filter(|case| !matches!(case.fault, Fault::Restart(_)))
         .filter(|case| only.as_deref().is_none_or(|id| id == case.id))
         .collect();
+    assert!(!rows.is_empty(), "no row {only:?}");
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|scope| {

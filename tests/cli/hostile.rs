@@ -251,7 +251,7 @@ fn render_cases() -> String {
                 _ => {}
             }
         }
-        let messages: Vec<String> = messages.iter().map(|m| format!("`` {m} ``")).collect();
+        let messages: Vec<String> = messages.iter().map(|m| code_span(m)).collect();
         out.push_str(&format!(
             "| `{name}` | `{args}` | {exit} | {} | {} |\n",
             if location.is_empty() {
@@ -278,6 +278,18 @@ fn render_cases() -> String {
         names.len()
     ));
     out
+}
+
+/// Returns `text` as a Markdown code span: fenced with one backtick more than its longest
+/// run of backticks, padded when it starts or ends with one.
+fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    if text.starts_with('`') || text.ends_with('`') {
+        format!("{fence} {text} {fence}")
+    } else {
+        format!("{fence}{text}{fence}")
+    }
 }
 
 /// Returns true for `file:line:column` (or `file:line:`).
