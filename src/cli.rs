@@ -193,6 +193,11 @@ pub struct RemoteArgs {
     #[arg(long, env = env::SIFBAKE_ALLOW_INSECURE)]
     pub allow_insecure: bool,
 
+    /// How long one REST request may take (`30s` by default, as the reference build
+    /// client). Hidden: for slow networks and for tests that inject latency.
+    #[arg(long, value_name = "DURATION", env = env::SIFBAKE_REQUEST_TIMEOUT, hide = true, value_parser = request_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+
     /// Run against an emulated build service and library started in this process: no
     /// account needed, nothing is really built (for demos and fork pull requests).
     #[arg(long, env = env::SIFBAKE_EMULATE, conflicts_with_all = ["builder_url", "library_url"])]
@@ -276,6 +281,16 @@ pub struct InspectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+}
+
+/// Parses `--request-timeout`: a duration as the manifest writes them, not zero.
+fn request_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match crate::manifest::parse_duration(text) {
+        Some(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!(
+            "`{text}` is not a duration above zero (`500ms`, `10s`, `2m`)"
+        )),
+    }
 }
 
 /// Human or machine output.

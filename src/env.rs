@@ -30,6 +30,8 @@ pub const SIFBAKE_LIBRARY_URL: &str = "SIFBAKE_LIBRARY_URL";
 pub const SIFBAKE_TOKEN_FILE: &str = "SIFBAKE_TOKEN_FILE";
 /// Allow plain http to other hosts (`--allow-insecure`).
 pub const SIFBAKE_ALLOW_INSECURE: &str = "SIFBAKE_ALLOW_INSECURE";
+/// How long one REST request may take (`--request-timeout`, hidden).
+pub const SIFBAKE_REQUEST_TIMEOUT: &str = "SIFBAKE_REQUEST_TIMEOUT";
 /// Use the in-process emulator (`--emulate`).
 pub const SIFBAKE_EMULATE: &str = "SIFBAKE_EMULATE";
 /// Parallel builds (`--jobs`).
@@ -98,6 +100,7 @@ pub const ALL: &[&str] = &[
     SIFBAKE_LIBRARY_URL,
     SIFBAKE_TOKEN_FILE,
     SIFBAKE_ALLOW_INSECURE,
+    SIFBAKE_REQUEST_TIMEOUT,
     SIFBAKE_EMULATE,
     SIFBAKE_JOBS,
     SIFBAKE_FAIL_FAST,

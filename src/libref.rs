@@ -360,6 +360,9 @@ impl serde::Serialize for LibraryRef {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

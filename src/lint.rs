@@ -8,6 +8,7 @@
 use crate::deffile::Stage;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::graph::{Graph, match_library_source, match_local_image};
+use crate::libref::LibraryRef;
 use crate::manifest::{Manifest, Target, did_you_mean};
 
 /// Bootstrap agents SingularityCE knows.
@@ -214,6 +215,20 @@ fn check_agent(
                     "the remote builder cannot read files on your machine; name a target's \
                      image (`From: base.sif` for target `base`), or use `Bootstrap: library` \
                      with its ref",
+                ),
+            );
+        }
+        "library" if let Err(error) = LibraryRef::parse_source(from) => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "lint::library-ref",
+                    format!("`From: {from}` is not a valid library ref: {}", error.kind),
+                )
+                .at_opt(header_at("from"))
+                .help(
+                    "the builder could not pull it: library refs are \
+                     `[library://]entity/collection/container[:tag]`, in lowercase letters, \
+                     digits and single `.`, `_` or `-` between them",
                 ),
             );
         }

@@ -183,4 +183,6 @@ pub fn branch_collisions<'a>(branch: &str, others: &'a [String]) -> Vec<&'a str>
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -236,6 +236,15 @@ impl RunningEmulator {
         self.state.tasks.wait().await;
         tracing::info!(url = %self.url, "scs-emulator stopped");
     }
+
+    /// Stops the emulator as [`RunningEmulator::shutdown`] does, then returns the counters,
+    /// final once every build task has ended: a build cancelled just before is counted as
+    /// cancelled (its task counts it when it notices), one still running as neither.
+    pub async fn shutdown_and_count(self) -> Counters {
+        let state = Arc::clone(&self.state);
+        self.shutdown().await;
+        state.counters.snapshot()
+    }
 }
 
 impl Drop for RunningEmulator {

@@ -182,6 +182,7 @@ pub async fn open(
         library_url: args.library_url.clone(),
         allow_insecure: args.allow_insecure,
         retry: notices.policy(),
+        request_timeout: args.request_timeout.unwrap_or(scs::REQUEST_TIMEOUT),
         ..ConnectOptions::new(resolved.token)
     };
     let connection = scs::connect(&options).await.map_err(connect_error)?;

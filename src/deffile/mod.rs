@@ -19,6 +19,8 @@ mod template_error;
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod template_proptests;
 
 pub use error::{DefError, ErrorKind};
 pub use model::{

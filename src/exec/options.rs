@@ -63,6 +63,9 @@ pub struct RetryPolicy {
     pub initial: Duration,
     /// The longest wait the backoff reaches (a `Retry-After` may ask for more).
     pub max: Duration,
+    /// The longest `Retry-After` honoured; a longer one is cut to this, as the clients do
+    /// (a service asking for a day must not hold a CI job for a day).
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -71,21 +74,22 @@ impl Default for RetryPolicy {
             attempts: 5,
             initial: Duration::from_secs(1),
             max: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
 
 impl RetryPolicy {
     /// Returns the wait after failed attempt `attempt` (from 1): the backoff, or the
-    /// service's `Retry-After` when that is longer.
+    /// service's `Retry-After` when that is longer, up to [`RetryPolicy::max_retry_after`].
     pub fn delay(&self, attempt: u32, error: &ServiceError) -> Duration {
         let backoff = self
             .initial
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
             .min(self.max);
-        error
-            .retry_after
-            .map_or(backoff, |after| after.max(backoff))
+        error.retry_after.map_or(backoff, |after| {
+            after.min(self.max_retry_after.max(backoff)).max(backoff)
+        })
     }
 }
 
@@ -103,5 +107,31 @@ impl Default for PollPolicy {
             initial: Duration::from_secs(2),
             max: Duration::from_secs(30),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scs::ServiceErrorKind;
+
+    fn rate_limited(after: Option<u64>) -> ServiceError {
+        let mut error = ServiceError::new(ServiceErrorKind::RateLimited, "testing", "");
+        error.retry_after = after.map(Duration::from_secs);
+        error
+    }
+
+    #[test]
+    fn delays_back_off_and_honour_retry_after_within_the_cap() {
+        let policy = RetryPolicy::default();
+        let secs = |attempt, after| policy.delay(attempt, &rate_limited(after)).as_secs();
+        assert_eq!(
+            [1, 2, 3, 4, 5, 6].map(|n| secs(n, None)),
+            [1, 2, 4, 8, 16, 30]
+        );
+        assert_eq!(secs(1, Some(7)), 7);
+        assert_eq!(secs(4, Some(3)), 8, "the backoff when it is longer");
+        assert_eq!(secs(1, Some(86_400)), 60, "a day is cut to the cap");
+        assert_eq!(secs(1, Some(u64::MAX / 4)), 60);
     }
 }

@@ -167,6 +167,12 @@ fn walk_matches(
     if start.is_empty() && !root.is_dir() {
         return Ok(());
     }
+    // The walk starts below the literal prefix, whose own components are never classified
+    // by `entry_kind`: a symbolic link among them (`linkdir/*` with `linkdir -> /etc`) must
+    // be checked here, or every file under its target would count as inside the repository.
+    if !start.is_empty() {
+        check_inside(root, &root.join(&start), &start)?;
+    }
     let mut pending = vec![start];
     let mut visited = BTreeSet::new();
     while let Some(dir) = pending.pop() {
@@ -260,6 +266,12 @@ fn entry_kind(root: &Path, full: &Path, relative: &str) -> Result<EntryKind, Pat
     } else {
         EntryKind::Other
     })
+}
+
+/// Fails unless the repository-relative `path`, with every symbolic link resolved, lies
+/// inside `root` (a missing file passes: the caller reports it).
+pub fn ensure_inside(root: &Path, path: &str) -> Result<(), PathProblem> {
+    check_inside(root, &root.join(path), path)
 }
 
 /// Fails unless `full`, with every symbolic link resolved, lies inside `root`.
@@ -417,6 +429,37 @@ mod tests {
             resolve_files_source(root, "defs", "inside.txt").expect("inside"),
             vec!["defs/inside.txt"]
         );
+    }
+
+    #[test]
+    fn globs_through_a_symlinked_directory_out_of_the_repository_are_refused() {
+        let outside = tree(&["secret.txt", "nested/key.pem"]);
+        let dir = tree(&["defs/ok.txt"]);
+        let root = dir.path();
+        std::os::unix::fs::symlink(outside.path(), root.join("defs/linkdir")).expect("symlink");
+        for pattern in [
+            "linkdir/*",
+            "linkdir/*.txt",
+            "linkdir/**",
+            "linkdir/nested/*.pem",
+        ] {
+            assert!(
+                matches!(
+                    resolve_files_source(root, "defs", pattern),
+                    Err(PathProblem::SymlinkEscapes { .. })
+                ),
+                "%files {pattern}: {:?}",
+                resolve_files_source(root, "defs", pattern)
+            );
+            assert!(
+                matches!(
+                    resolve_input_glob(root, "defs", pattern),
+                    Err(PathProblem::SymlinkEscapes { .. })
+                ),
+                "inputs {pattern}: {:?}",
+                resolve_input_glob(root, "defs", pattern)
+            );
+        }
     }
 
     #[test]

@@ -352,11 +352,15 @@ pub(super) fn check_timeout(
 ) -> Option<Duration> {
     match parse_duration(&timeout.value) {
         Some(duration) if !duration.is_zero() => Some(duration),
-        _ => {
+        parsed => {
             diagnostics.push(
                 Diagnostic::error(
                     "manifest::timeout",
-                    format!("`{}` is not a duration", timeout.value),
+                    if parsed.is_some() {
+                        format!("the timeout `{}` is zero", timeout.value)
+                    } else {
+                        format!("`{}` is not a duration", timeout.value)
+                    },
                 )
                 .at(locate(&timeout.referenced))
                 .help("write a duration with units, e.g. `90s`, `20m` or `1h30m`"),

@@ -265,7 +265,11 @@ fn def_path(
     def: &Spanned<String>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<String> {
-    match files::join_relative(context.base, &def.value) {
+    // A definition file linked from outside the repository would be read and sent to the
+    // builder like any other: the same rule as for `%files` sources.
+    match files::join_relative(context.base, &def.value)
+        .and_then(|path| files::ensure_inside(context.root, &path).map(|()| path))
+    {
         Ok(path) => Some(path),
         Err(problem) => {
             diagnostics.push(path_diagnostic(&problem, context.locate(&def.referenced)));

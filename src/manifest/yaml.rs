@@ -95,6 +95,32 @@ fn to_diagnostic(source: &Arc<SourceFile>, error: &YamlError) -> Diagnostic {
             "the manifest is not valid UTF-8".to_owned(),
             "save the file as UTF-8".to_owned(),
         ),
+        YamlError::Eof { .. } => (
+            "manifest::empty",
+            "the manifest is empty".to_owned(),
+            "start it with `version: 1` and a `targets:` map (see README.md)".to_owned(),
+        ),
+        // The library's own text names its API ("use from_str_multidoc").
+        YamlError::MultipleDocuments { .. } => (
+            "manifest::syntax",
+            "the manifest holds more than one YAML document".to_owned(),
+            "keep one document: remove this `---` line, and merge what follows it into the first"
+                .to_owned(),
+        ),
+        // The library says "invalid u64".
+        YamlError::InvalidScalar { ty, .. } => (
+            "manifest::wrong-type",
+            format!(
+                "expected {}",
+                match *ty {
+                    "bool" => "`true` or `false`",
+                    "f32" | "f64" => "a number",
+                    "char" => "a single character",
+                    _ => "a whole number",
+                }
+            ),
+            "see the manifest reference in README.md for the type of each key".to_owned(),
+        ),
         _ => {
             let message = strip_position(&inner.to_string());
             let help = if message.contains("expected mapping") {

@@ -350,10 +350,9 @@ impl<'a> BuildReporter<'a> {
             Outcome::Failed { reason } => format!("FAILED: {}", fail_reason(reason)),
             Outcome::Skipped { reason } => format!("skipped: {}", self.skip_reason(reason)),
             Outcome::Cancelled { .. } => "cancelled".to_owned(),
-            Outcome::TimedOut { after, .. } => format!(
-                "TIMED OUT after {}; the remote build was cancelled",
-                seconds(*after)
-            ),
+            // Whether the remote build was cancelled is the `RemoteCancelled` line's to say:
+            // the cancel may have failed, or nothing was submitted.
+            Outcome::TimedOut { after, .. } => format!("TIMED OUT after {}", seconds(*after)),
         }
     }
 

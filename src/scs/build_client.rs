@@ -2,9 +2,10 @@
 //! [`BuildService`] with the build client's wire habits (`BEARER`, JSON with a content type,
 //! any 2xx accepted).
 //!
-//! Retries: reads, context uploads, deletes and cancels are retried on any transient fault;
-//! a submission only when the service cannot have acted on it, so a build is never started
-//! twice (a timeout or a reset after sending may hide a build that started).
+//! Retries: reads, context uploads, deletes and cancels are retried on any transient fault
+//! (deletes and cancels quickly: they run under the executor's clean-up bound); a submission
+//! only when the service cannot have acted on it, so a build is never started twice (a
+//! timeout or a reset after sending may hide a build that started).
 
 use std::sync::Arc;
 
@@ -174,6 +175,7 @@ impl BuildService for BuildClient {
         let transport = &self.transport;
         transport
             .retry
+            .for_cleanup()
             .run(
                 || async {
                     transport
@@ -249,6 +251,7 @@ impl BuildService for BuildClient {
         let transport = &self.transport;
         transport
             .retry
+            .for_cleanup()
             .run(
                 || async {
                     let response = transport

@@ -104,6 +104,7 @@ fn transport() -> Arc<Transport> {
         websocket_client,
         token: Token::new(TOKEN).unwrap_or_else(|| panic!("token")),
         retry: RetryPolicy::none(),
+        request_timeout: super::http::REQUEST_TIMEOUT,
     })
 }
 

@@ -12,6 +12,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::auth::Token;
 use super::build_client::BuildClient;
@@ -19,7 +20,7 @@ use super::endpoints::{
     ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi, discover, is_loopback,
     library_api_version, service_url, verify_token,
 };
-use super::http::{Transport, http_clients};
+use super::http::{REQUEST_TIMEOUT, Transport, http_clients};
 use super::library_client::LibraryClient;
 use super::retry::RetryPolicy;
 
@@ -36,6 +37,10 @@ pub struct ConnectOptions {
     pub allow_insecure: bool,
     pub token: Token,
     pub retry: RetryPolicy,
+    /// How long one REST call may take before it counts as unanswered (a timeout, retried
+    /// like a dropped connection, except for a build submission). Context uploads and the
+    /// log stream have no such limit.
+    pub request_timeout: Duration,
     /// Sent as `User-Agent`.
     pub user_agent: String,
 }
@@ -50,6 +55,7 @@ impl ConnectOptions {
             allow_insecure: false,
             token,
             retry: RetryPolicy::default(),
+            request_timeout: REQUEST_TIMEOUT,
             user_agent: user_agent(),
         }
     }
@@ -107,6 +113,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         websocket_client,
         token: options.token.clone(),
         retry: options.retry.clone(),
+        request_timeout: options.request_timeout,
     });
 
     let endpoints = match (builder_override, library_override) {

@@ -44,6 +44,19 @@ pub fn pack_context(root: &Path, files: &[String], directory: &Path) -> io::Resu
     sorted.dedup();
     for file in sorted {
         let absolute = root.join(file);
+        // The manifest checked every source, but the files may have changed since: the
+        // archive is what leaves the machine, so nothing outside the repository goes in,
+        // whatever the caller passed (a link, `..`, an absolute path).
+        let real = absolute.canonicalize()?;
+        if !real.starts_with(&root) || !absolute.starts_with(&root) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "`{file}` resolves to `{}`, outside the repository; it is not uploaded",
+                    real.display()
+                ),
+            ));
+        }
         let name = absolute
             .strip_prefix("/")
             .unwrap_or(&absolute)
@@ -66,7 +79,7 @@ pub fn pack_context(root: &Path, files: &[String], directory: &Path) -> io::Resu
             builder.append_data(&mut header, format!("{}/", parent.display()), io::empty())?;
         }
         // Follows symbolic links: the builder gets the content, as the reference client does.
-        let mut source = File::open(&absolute)?;
+        let mut source = File::open(&real)?;
         let metadata = source.metadata()?;
         let mut header = tar::Header::new_ustar();
         header.set_entry_type(tar::EntryType::Regular);
@@ -212,6 +225,32 @@ mod tests {
             b"1,2\n",
             "links are stored as their targets"
         );
+    }
+
+    #[test]
+    fn files_outside_the_repository_never_go_in() {
+        let outside = tempfile::tempdir().expect("outside");
+        std::fs::write(outside.path().join("secret.txt"), "secret").expect("write");
+        let root = outside.path().join("repo");
+        std::fs::create_dir_all(root.join("defs")).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.join("defs/link"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(outside.path(), root.join("defs/dir")).expect("symlink");
+        let absolute = outside.path().join("secret.txt").display().to_string();
+        for file in [
+            "defs/link",
+            "defs/dir/secret.txt",
+            "../secret.txt",
+            absolute.as_str(),
+        ] {
+            let out = tempfile::tempdir().expect("out");
+            let error = pack_context(&root, &[file.to_owned()], out.path())
+                .expect_err(file)
+                .to_string();
+            assert!(error.contains("outside the repository"), "{file}: {error}");
+            let left: Vec<_> = std::fs::read_dir(out.path()).expect("list").collect();
+            assert!(left.is_empty(), "{file}: no archive is left behind");
+        }
     }
 
     #[test]

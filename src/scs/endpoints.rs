@@ -166,7 +166,7 @@ pub fn service_url(
 ) -> Result<Url, ConnectError> {
     let invalid = |reason: String| ConnectError::InvalidUrl {
         service,
-        url: text.to_owned(),
+        url: without_credentials(text),
         reason,
     };
     let trimmed = text.trim();
@@ -182,7 +182,7 @@ pub fn service_url(
         "http" => {
             return Err(ConnectError::Insecure {
                 service,
-                url: url.to_string(),
+                url: without_credentials(url.as_str()),
             });
         }
         other => return Err(invalid(format!("the scheme `{other}` is not http(s)"))),
@@ -201,6 +201,21 @@ pub fn service_url(
         url.set_path(&path);
     }
     Ok(url)
+}
+
+/// Returns a URL as written, for messages, with any user name and password in it replaced
+/// by `***`: a URL is refused for holding them, and the refusal must not print them. Works
+/// on text that does not parse as a URL too (the refusal may be for that).
+pub fn without_credentials(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(at) => text.split_at(at + 3),
+        None => ("", text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => text.to_owned(),
+    }
 }
 
 /// Returns true if and only if the URL's host is a loopback address or `localhost`.
@@ -436,6 +451,31 @@ mod tests {
                 (expected, actual) => panic!("{text}: expected {expected:?}, got {actual:?}"),
             }
         }
+    }
+
+    #[test]
+    fn refusals_never_print_credentials() {
+        let cases = [
+            ("http://user:s3cret@build.example", false),
+            ("https://user:s3cret@build.example/x", false),
+            ("https://s3cret@build.example", false),
+            ("https://user:s3cret@bad host.example", false),
+            ("ftp://user:s3cret@x.example", true),
+            ("user:s3cret@build.example", false),
+            ("https://user:s3c@ret@build.example", false),
+        ];
+        for (text, allow) in cases {
+            let error = service_url(text, ServiceKind::Library, allow)
+                .expect_err(text)
+                .to_string();
+            assert!(!error.contains("s3c"), "{text}: {error}");
+            assert!(error.contains("***@"), "{text}: {error}");
+        }
+        assert_eq!(
+            without_credentials("https://build.example/a@b"),
+            "https://build.example/a@b"
+        );
+        assert_eq!(without_credentials("no url at all"), "no url at all");
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! envelope (a proxy's HTML page, hinkskalle's own error shape) the HTTP status alone is
 //! the message.
 
-use std::error::Error as _;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -136,6 +135,9 @@ pub struct Transport {
     pub websocket_client: reqwest::Client,
     pub token: Token,
     pub retry: RetryPolicy,
+    /// How long one REST call may take ([`REQUEST_TIMEOUT`] unless the caller says
+    /// otherwise).
+    pub request_timeout: Duration,
 }
 
 impl Transport {
@@ -207,7 +209,7 @@ impl Transport {
         let mut request = self
             .client
             .request(call.method, call.url)
-            .timeout(REQUEST_TIMEOUT);
+            .timeout(self.request_timeout);
         if let Some(scheme) = call.auth {
             request = request.header(header::AUTHORIZATION, self.authorization(scheme)?);
         }
@@ -334,7 +336,13 @@ impl Transport {
                 format!("cannot connect to {host}: {cause}"),
             )
         } else if error.is_builder() || error.is_redirect() || error.is_decode() {
-            (ServiceErrorKind::Protocol, error_chain(error))
+            // reqwest names the URL in its message; a presigned upload URL carries its
+            // signature in the query, which is as good as a password while it lasts.
+            let mut detail = error_chain(error);
+            if let Some(url) = error.url() {
+                detail = detail.replace(url.as_str(), &without_query(url));
+            }
+            (ServiceErrorKind::Protocol, detail)
         } else if error.is_timeout() {
             // The service may have acted on the request; `Timeout` is the kind that says so.
             (
@@ -362,6 +370,16 @@ fn host_of(url: &Url) -> String {
     }
 }
 
+/// Returns a URL for messages: without user name, password, query or fragment.
+pub fn without_query(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
 /// Returns the deepest cause's message: the OS's or TLS's own words, without the layers of
 /// "error sending request" around it.
 pub fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
@@ -387,13 +405,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Returns true if and only if an error of type `T` is in the chain.
-fn chain_has<T: std::error::Error + 'static>(error: &reqwest::Error) -> bool {
-    let mut source = error.source();
-    while let Some(cause) = source {
+///
+/// An `io::Error` wrapping another error reports that error's *source* as its own, skipping
+/// the wrapped error itself (std's `impl Error for io::Error`): hyper hands rustls's
+/// certificate errors up inside one, so the wrapped error is looked at too.
+fn chain_has<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
         if cause.is::<T>() {
             return true;
         }
-        source = cause.source();
+        if let Some(wrapped) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && chain_has::<T>(wrapped)
+        {
+            return true;
+        }
+        next = cause.source();
     }
     false
 }
@@ -451,6 +480,7 @@ mod tests {
             websocket_client,
             token: Token::new("tok-123").expect("token"),
             retry: RetryPolicy::none(),
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 
@@ -510,6 +540,24 @@ mod tests {
         assert!(value.is_sensitive());
         assert_eq!(value.to_str().ok(), Some("BEARER tok-123"));
         assert!(!format!("{value:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("error sending request")]
+        struct Outer(#[source] std::io::Error);
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = Outer(std::io::Error::other(tls));
+        assert!(chain_has::<rustls::Error>(&wrapped));
+        let plain = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!chain_has::<rustls::Error>(&plain));
+    }
+
+    #[test]
+    fn urls_in_messages_lose_credentials_and_signatures() {
+        let url = Url::parse("https://u:pw@bucket.example/ctx?X-Amz-Signature=abc#f").expect("url");
+        assert_eq!(without_query(&url), "https://bucket.example/ctx");
     }
 
     #[test]

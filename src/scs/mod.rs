@@ -27,7 +27,7 @@ pub use build_client::BuildClient;
 pub use connect::{ConnectOptions, Connection, connect, user_agent};
 pub use context::pack_context;
 pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi};
-pub use http::install_crypto_provider;
+pub use http::{REQUEST_TIMEOUT, install_crypto_provider};
 pub use library_client::LibraryClient;
 pub use retry::{Pause, PauseLog, RetryObserver, RetryPolicy};
 pub use service::{

@@ -141,6 +141,22 @@ impl RetryPolicy {
         }
     }
 
+    /// Returns the policy for clean-up calls (cancelling a build, deleting a context): the
+    /// same attempts, but a backoff of 250 ms, 500 ms, 1 s (at most twice that with
+    /// jitter), so that every attempt fits in the few seconds the executor gives a clean-up
+    /// (5 s, as SingularityCE gives its cancel). With the usual 1 s, 2 s, 4 s the last
+    /// attempts came after that bound: a build whose cancel met two or three 5xx in a row
+    /// was left running.
+    #[must_use]
+    pub fn for_cleanup(&self) -> RetryPolicy {
+        RetryPolicy {
+            min_delay: self.min_delay.min(Duration::from_millis(250)),
+            max_delay: self.max_delay.min(Duration::from_secs(1)),
+            max_retry_after: self.max_retry_after.min(Duration::from_secs(1)),
+            ..self.clone()
+        }
+    }
+
     /// Returns this policy with another way to wait.
     #[must_use]
     pub fn with_pause(mut self, pause: Pause) -> RetryPolicy {
@@ -319,6 +335,30 @@ mod tests {
         let (result, calls) = run_with(&policy, vec![status(502)], transient_not_acted_on).await;
         assert!(result.is_ok());
         assert_eq!(calls, 2);
+    }
+
+    #[tokio::test]
+    async fn clean_up_retries_fit_in_a_few_seconds() {
+        let (policy, log) = policy();
+        let cleanup = policy.for_cleanup();
+        let (result, calls) = run_with(&cleanup, vec![status(503); 3], transient).await;
+        assert!(result.is_ok());
+        assert_eq!(calls, 4);
+        assert_eq!(
+            log.delays(),
+            [250, 500, 1000].map(Duration::from_millis).to_vec()
+        );
+        let mut slow = ServiceError::new(ServiceErrorKind::RateLimited, "testing", "");
+        slow.retry_after = Some(Duration::from_secs(30));
+        let (result, _) = run_with(&cleanup, vec![slow], transient).await;
+        assert!(result.is_ok());
+        assert_eq!(log.delays().last(), Some(&Duration::from_secs(1)));
+        // With jitter, the worst case still leaves time for the last attempt.
+        let jittered = RetryPolicy::default().for_cleanup();
+        let worst: Duration = (0..jittered.attempts - 1)
+            .map(|n| (jittered.min_delay * 2u32.pow(n as u32)).min(jittered.max_delay) * 2)
+            .sum();
+        assert!(worst <= Duration::from_millis(3500), "{worst:?}");
     }
 
     #[tokio::test]

@@ -53,9 +53,10 @@ fn every_case_behaves_as_expected() {
         .filter(|p| p.is_dir())
         .collect();
     names.sort();
+    // RELIABILITY.md promises at least 40 hostile inputs here; there are over 100.
     assert!(
-        names.len() >= 15,
-        "expected at least 15 cases, found {}",
+        names.len() >= 100,
+        "expected at least 100 cases, found {}",
         names.len()
     );
     let mut failures = Vec::new();

@@ -5,16 +5,29 @@ mod support;
 
 /// `sifbake build` against the emulator: order, reruns, failures, signals, faults.
 mod build;
+/// SIGTERM and SIGINT during a build: remote builds cancelled, the result still written.
+mod cancellation;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
+/// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
+/// table in RELIABILITY.md is rendered from it.
+mod fault_matrix;
 /// Commit statuses and the sticky pull-request comment, against a fake GitHub API.
 mod github_api;
+/// Hostile input too large for `tests/cases/`, and the cases table of RELIABILITY.md.
+mod hostile;
 /// `sifbake inspect`.
 mod inspect;
+/// Paths that leave the repository are refused before anything is uploaded.
+mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
 mod plan;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
 /// JUnit and dotenv reports.
 mod reports;
+/// The secrets canary: a known token never shows in any output of any command.
+mod secrets;
+/// Plain http only for loopback unless `--allow-insecure`; TLS always verified.
+mod transport;
 /// `sifbake validate` on examples/ and on generated trees.
 mod validate;

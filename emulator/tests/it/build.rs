@@ -504,3 +504,32 @@ async fn library_bases_are_checked_against_the_library() {
     );
     strict.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_and_count_tells_cancelled_builds_from_running_ones() {
+    let emulator = start().await;
+    let client = Client::new(&emulator);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let info = submit(
+            &client,
+            "Bootstrap: docker\n# emulator: duration=1h\n",
+            "library://a/b/c",
+            "amd64",
+        )
+        .await;
+        ids.push(info["id"].as_str().unwrap().to_owned());
+    }
+    // The reply comes before the build's task has noticed the cancel; the count after
+    // shutdown does not depend on which is first.
+    let response = client
+        .request(Method::PUT, &format!("/v1/build/{}/_cancel", ids[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let counters = emulator.shutdown_and_count().await;
+    assert_eq!(counters.builds_submitted, 2);
+    assert_eq!(counters.builds_cancelled, 1, "the one still running is not");
+    assert_eq!(counters.builds_failed, 2, "both ended without an image");
+}

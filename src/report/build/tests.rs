@@ -235,3 +235,38 @@ fn units() {
     assert_eq!(seconds(Duration::from_secs(185)), "3m05s");
     assert_eq!(short_hash(None), "an image");
 }
+
+#[test]
+fn a_timeout_does_not_claim_a_cancel_that_failed() {
+    let events = [
+        queued(0, "app", "amd64"),
+        event(
+            3.0,
+            EventKind::RemoteCancelled {
+                job: JobId(0),
+                build_id: "b1".into(),
+                error: Some(ServiceFault {
+                    kind: FaultKind::Timeout,
+                    doing: "cancelling the build".into(),
+                    detail: "no answer within the clean-up timeout".into(),
+                    transient: true,
+                }),
+            },
+        ),
+        event(
+            3.0,
+            EventKind::JobFinished {
+                job: JobId(0),
+                outcome: Outcome::TimedOut {
+                    build_id: Some("b1".into()),
+                    after: Duration::from_secs(3),
+                },
+                duration: Duration::from_secs(3),
+            },
+        ),
+    ];
+    let text = run(CiLog::Plain, &events);
+    assert!(text.contains("could not cancel remote build b1"), "{text}");
+    assert!(text.contains("app (amd64): TIMED OUT after 3.0s"), "{text}");
+    assert!(!text.contains("was cancelled"), "{text}");
+}
