@@ -286,7 +286,13 @@ impl<'a> BuildReporter<'a> {
         let Some(info) = self.jobs.get(&job).cloned() else {
             return Ok(());
         };
-        if has_log && info.kind == JobKind::Build && self.verbosity >= 0 {
+        // A job that failed before its build started (say, its context could not be packed)
+        // has no log: no empty group for it.
+        if has_log
+            && info.kind == JobKind::Build
+            && self.verbosity >= 0
+            && self.logs.has_log(&info.target, &info.arch)?
+        {
             let id = format!("sifbake_{}_{}", info.target, info.arch);
             let now = self.epoch + at.as_secs();
             let title = format!("{} ({}) build log", info.target, info.arch);

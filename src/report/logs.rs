@@ -115,6 +115,19 @@ impl LogFiles {
         )))
     }
 
+    /// Returns true if and only if an image logged anything.
+    pub fn has_log(&mut self, target: &str, arch: &str) -> io::Result<bool> {
+        let name = Self::file_name(target, arch);
+        if let Some(writer) = self.open.get_mut(&name) {
+            writer.flush()?;
+        }
+        match std::fs::metadata(self.directory.join(&name)) {
+            Ok(metadata) => Ok(metadata.len() > 0),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Flushes every open log.
     pub fn flush(&mut self) -> io::Result<()> {
         for writer in self.open.values_mut() {
@@ -139,6 +152,8 @@ mod tests {
         assert_eq!(logs.replay("base", "amd64", &mut out).expect("replay"), 8);
         assert_eq!(out, b"one\ntwo\n");
         let mut none = Vec::new();
+        assert!(logs.has_log("base", "arm64").expect("has_log"));
+        assert!(!logs.has_log("app", "amd64").expect("has_log"));
         assert_eq!(logs.replay("app", "amd64", &mut none).expect("replay"), 0);
         logs.flush().expect("flush");
         assert_eq!(

@@ -270,3 +270,28 @@ fn a_timeout_does_not_claim_a_cancel_that_failed() {
     assert!(text.contains("app (amd64): TIMED OUT after 3.0s"), "{text}");
     assert!(!text.contains("was cancelled"), "{text}");
 }
+
+#[test]
+fn a_build_that_never_started_gets_no_empty_log_group() {
+    let events = [
+        queued(0, "app", "amd64"),
+        event(
+            0.1,
+            EventKind::JobFinished {
+                job: JobId(0),
+                outcome: Outcome::Failed {
+                    reason: FailReason::Context {
+                        error: "permission denied".into(),
+                    },
+                },
+                duration: Duration::from_millis(100),
+            },
+        ),
+    ];
+    let text = run(CiLog::GitHub, &events);
+    assert!(
+        text.contains("app (amd64): FAILED: the build context could not be packed"),
+        "{text}"
+    );
+    assert!(!text.contains("::group::"), "{text}");
+}
