@@ -8,6 +8,7 @@ use std::io;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 pub use lookup::{Lookups, prefetch};
 
@@ -103,48 +104,95 @@ async fn build(
         return finish(settings, args, out, reports, run).await;
     }
 
+    // From here on a signal cancels the run, and the result (marked cancelled) is still
+    // written: while connecting and looking images up, and then during the builds.
+    let cancel = CancellationToken::new();
+    let signals = signals::watch(cancel.clone());
+    let connected = tokio::select! {
+        connected = services::connect(settings, &args.remote, out, reports) => Some(connected?),
+        () = cancel.cancelled() => None,
+    };
     let services::Connected {
         services,
         mut retries,
-    } = match services::connect(settings, &args.remote, out, reports).await? {
-        Ok(connected) => connected,
-        Err(code) => return Ok(code),
+    } = match connected {
+        Some(Ok(connected)) => connected,
+        Some(Err(code)) => return Ok(code),
+        None => {
+            return cancelled_before_run(settings, args, out, reports, &offline, publish, &signals)
+                .await;
+        }
     };
-    let code = build_with(
+    let context = BuildContext {
         settings,
         args,
-        out,
-        reports,
-        &project,
-        &gathered,
-        &offline,
+        project: &project,
+        gathered: &gathered,
         publish,
-        &services,
-        &mut retries,
-    )
-    .await;
+        signals: &signals,
+        cancel,
+    };
+    let code = build_with(&context, out, reports, &offline, &services, &mut retries).await;
     services.close().await;
     code
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
-async fn build_with(
+/// What `build_with` reads and never changes.
+struct BuildContext<'a> {
+    settings: &'a Settings,
+    args: &'a BuildArgs,
+    project: &'a Project,
+    gathered: &'a super::plan::Gathered,
+    publish: Publish,
+    signals: &'a signals::Signals,
+    cancel: CancellationToken,
+}
+
+/// Writes the result of a run that a signal stopped before any build started.
+async fn cancelled_before_run(
     settings: &Settings,
     args: &BuildArgs,
     out: &mut Output<'_>,
     reports: &mut Reports,
-    project: &Project,
-    gathered: &super::plan::Gathered,
-    offline: &Plan,
+    plan: &Plan,
     publish: Publish,
+    signals: &signals::Signals,
+) -> io::Result<u8> {
+    writeln!(out.stderr, "sifbake: cancelled before any build started")?;
+    let run = Finished {
+        code: signals.exit_code(),
+        cancelled: true,
+        ..Finished::nothing_run(plan, publish)
+    };
+    finish(settings, args, out, reports, run).await
+}
+
+async fn build_with(
+    context: &BuildContext<'_>,
+    out: &mut Output<'_>,
+    reports: &mut Reports,
+    offline: &Plan,
     services: &Services,
     retries: &mut mpsc::UnboundedReceiver<RetryNotice>,
 ) -> io::Result<u8> {
+    let BuildContext {
+        settings,
+        args,
+        project,
+        gathered,
+        publish,
+        signals,
+        ..
+    } = *context;
     let lookup = prefetch(Arc::clone(&services.library), offline, &project.graph);
-    let lookups = match services::reporting_retries(lookup, retries, out.stderr).await {
+    let looked_up = tokio::select! {
+        lookups = services::reporting_retries(lookup, retries, out.stderr) => Some(lookups),
+        () = context.cancel.cancelled() => None,
+    };
+    let Some(looked_up) = looked_up else {
+        return cancelled_before_run(settings, args, out, reports, offline, publish, signals).await;
+    };
+    let lookups = match looked_up {
         Ok(lookups) => lookups,
         Err(error) => {
             reports.diagnostics(
@@ -217,7 +265,7 @@ async fn build_with(
     };
     options.fail_fast = args.fail_fast;
     options.library_url = Some(services.library_url.clone());
-    let signals = signals::watch(options.cancel.clone());
+    options.cancel = context.cancel.clone();
 
     let logs = LogFiles::new(
         args.log_dir
@@ -241,6 +289,7 @@ async fn build_with(
         publish,
         code,
         logs: Some(&mut logs),
+        cancelled: false,
     };
     finish(settings, args, out, reports, run).await
 }
@@ -357,6 +406,8 @@ struct Finished<'a> {
     code: u8,
     /// The builds' logs, for the JUnit report.
     logs: Option<&'a mut LogFiles>,
+    /// A signal stopped the run before any build started (a run's summary says so itself).
+    cancelled: bool,
 }
 
 impl<'a> Finished<'a> {
@@ -367,6 +418,7 @@ impl<'a> Finished<'a> {
             publish,
             code: exit::SUCCESS,
             logs: None,
+            cancelled: false,
         }
     }
 }
@@ -386,9 +438,11 @@ async fn finish(
         publish,
         code,
         logs,
+        cancelled,
     } = run;
     reports.plan(out, plan)?;
-    let document = ResultDocument::new(plan, summary, publish, code);
+    let mut document = ResultDocument::new(plan, summary, publish, code);
+    document.cancelled |= cancelled;
     reports.result(out, plan, &document, logs)?;
     reports.forge(out, settings, &document).await?;
     match args.format {

@@ -276,3 +276,33 @@ fn a_signal_during_a_submission_still_cancels_the_build_it_starts() {
     );
     assert!(stderr.contains("cancelled"), "{stderr}");
 }
+
+#[test]
+fn a_signal_while_images_are_looked_up_still_writes_the_result() {
+    let emulated = Emulated::with(EmulatorConfig::default());
+    // The lookups hang long enough for the signal to arrive during them.
+    emulated.add_fault(
+        "GET v1/images/*",
+        10,
+        FaultAction::Latency { delay_ms: 60_000 },
+    );
+    let repo = slow_repository();
+    let mut child = spawn_build(&emulated, &repo, &[]);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // The services' line is printed once connected, right before the lookups start.
+    let mut seen = read_until(&mut lines, "sifbake: build service", 1);
+    let (exit, stdout, rest, millis) = interrupt(child, lines, "INT");
+    seen.extend(rest);
+    let stderr = seen.join("\n");
+    eprintln!("SIGINT during the lookups: signal to exit {millis} ms");
+    assert_eq!(exit, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("cancelled before any build started"),
+        "{stderr}"
+    );
+    let result: Value = serde_json::from_slice(&stdout).expect("the result is still written");
+    assert_eq!(result["cancelled"], true);
+    assert_eq!(result["exit_code"], 130);
+    let counters = emulated.finish();
+    assert_eq!(counters.builds_submitted, 0, "{stderr}");
+}
