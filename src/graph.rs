@@ -7,6 +7,8 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Location};
@@ -60,6 +62,72 @@ pub struct Graph {
     edges: Vec<Vec<Edge>>,
     /// Targets by level: level 0 depends on nothing; level n only on levels below n.
     levels: Vec<Vec<usize>>,
+    /// Per target, its level.
+    level: Vec<usize>,
+    lookup: TargetIndex,
+}
+
+/// Finds targets by name, by the container their ref names, and by their definition
+/// file's stem, in constant time: thousands of targets each looking up their bases made a
+/// linear search quadratic.
+#[derive(Clone, Debug, Default)]
+pub struct TargetIndex {
+    by_name: HashMap<String, usize>,
+    by_container: HashMap<(String, String, String), usize>,
+    by_def_stem: HashMap<String, usize>,
+}
+
+impl TargetIndex {
+    /// Indexes targets; where two share a key, the first wins, as a scan from the top would.
+    pub fn new(targets: &[Target]) -> TargetIndex {
+        let mut index = TargetIndex::default();
+        for (position, target) in targets.iter().enumerate() {
+            index.by_name.entry(target.name.clone()).or_insert(position);
+            let reference = &target.reference;
+            index
+                .by_container
+                .entry((
+                    reference.entity.clone(),
+                    reference.collection.clone(),
+                    reference.container.clone(),
+                ))
+                .or_insert(position);
+            let def_file = target.def_path.rsplit('/').next().unwrap_or_default();
+            let stem = def_file.rsplit_once('.').map_or(def_file, |(s, _)| s);
+            index.by_def_stem.entry(stem.to_owned()).or_insert(position);
+        }
+        index
+    }
+
+    /// Returns the target with this name.
+    pub fn named(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Returns the target whose ref names the same container as a `Bootstrap: library`
+    /// source.
+    pub fn library_source(&self, from: &str) -> Option<usize> {
+        let source = LibraryRef::parse_source(from).ok()?;
+        self.by_container
+            .get(&(source.entity, source.collection, source.container))
+            .copied()
+    }
+
+    /// Returns the target a `Bootstrap: localimage` path names: one whose name, or whose
+    /// definition file's name, is the image file's name without its extension
+    /// (`base.sif`, `images/base.sif` and `base` all name target `base` or `defs/base.def`).
+    pub fn local_image(&self, from: &str) -> Option<usize> {
+        let file = from.trim().rsplit('/').next().unwrap_or_default();
+        let stem = [".sif", ".simg", ".img"]
+            .iter()
+            .find_map(|ext| file.strip_suffix(ext))
+            .unwrap_or(file);
+        if stem.is_empty() {
+            return None;
+        }
+        self.named(stem)
+            .or_else(|| self.by_def_stem.get(stem).copied())
+    }
 }
 
 /// A summary of the graph for JSON output.
@@ -73,11 +141,12 @@ impl Graph {
     /// Builds the graph of a manifest's targets, or reports every cycle.
     pub fn build(manifest: &Manifest) -> Result<Graph, Vec<Diagnostic>> {
         let targets = &manifest.targets;
+        let lookup = TargetIndex::new(targets);
         let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
         let mut edges: Vec<Vec<Edge>> = Vec::with_capacity(targets.len());
         for (index, target) in targets.iter().enumerate() {
             let mut own: Vec<Edge> = Vec::new();
-            for edge in inferred_edges(targets, target) {
+            for edge in inferred_edges(&lookup, target) {
                 if edge.dependency != index && !own.iter().any(|e| e.dependency == edge.dependency)
                 {
                     own.push(edge);
@@ -92,12 +161,24 @@ impl Graph {
                 .map(|cycle| cycle_diagnostic(&names, &edges, cycle))
                 .collect());
         }
-        let levels = levels(&edges);
+        let level = levels(&edges);
+        let depth = level.iter().max().map_or(0, |l| l + 1);
+        let mut levels = vec![Vec::new(); depth];
+        for (node, &l) in level.iter().enumerate() {
+            levels[l].push(node);
+        }
         Ok(Graph {
             names,
             edges,
             levels,
+            level,
+            lookup,
         })
+    }
+
+    /// Returns the index of the targets by name, container and definition file.
+    pub fn lookup(&self) -> &TargetIndex {
+        &self.lookup
     }
 
     /// Returns the target names, indexed as the graph indexes them.
@@ -107,7 +188,7 @@ impl Graph {
 
     /// Returns the index of a target.
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
+        self.lookup.named(name)
     }
 
     /// Returns the direct dependencies of a target.
@@ -134,10 +215,7 @@ impl Graph {
 
     /// Returns the level a target is in.
     pub fn level_of(&self, index: usize) -> usize {
-        self.levels
-            .iter()
-            .position(|level| level.contains(&index))
-            .unwrap_or_default()
+        self.level.get(index).copied().unwrap_or_default()
     }
 
     /// Returns the levels by name, for reports.
@@ -153,38 +231,7 @@ impl Graph {
     }
 }
 
-/// Returns the target whose ref names the same container as a `Bootstrap: library` source.
-pub fn match_library_source(targets: &[Target], from: &str) -> Option<usize> {
-    let source = LibraryRef::parse_source(from).ok()?;
-    targets
-        .iter()
-        .position(|target| target.reference.same_container(&source))
-}
-
-/// Returns the target a `Bootstrap: localimage` path names: one whose name, or whose
-/// definition file's name, is the image file's name without its extension
-/// (`base.sif`, `images/base.sif` and `base` all name target `base` or `defs/base.def`).
-pub fn match_local_image(targets: &[Target], from: &str) -> Option<usize> {
-    let file = from.trim().rsplit('/').next().unwrap_or_default();
-    let stem = [".sif", ".simg", ".img"]
-        .iter()
-        .find_map(|ext| file.strip_suffix(ext))
-        .unwrap_or(file);
-    if stem.is_empty() {
-        return None;
-    }
-    targets
-        .iter()
-        .position(|target| target.name == stem)
-        .or_else(|| {
-            targets.iter().position(|target| {
-                let def_file = target.def_path.rsplit('/').next().unwrap_or_default();
-                def_file.rsplit_once('.').map_or(def_file, |(s, _)| s) == stem
-            })
-        })
-}
-
-fn inferred_edges(targets: &[Target], target: &Target) -> Vec<Edge> {
+fn inferred_edges(lookup: &TargetIndex, target: &Target) -> Vec<Edge> {
     let mut edges = Vec::new();
     for stage in &target.rendered_definition.stages {
         let (Some(bootstrap), Some(field)) = (stage.bootstrap(), stage.header_field("from")) else {
@@ -194,7 +241,7 @@ fn inferred_edges(targets: &[Target], target: &Target) -> Vec<Edge> {
         let at = Location::of_line(&target.def_source, field.span.line);
         match bootstrap.as_str() {
             "library" => {
-                if let Some(dependency) = match_library_source(targets, &from) {
+                if let Some(dependency) = lookup.library_source(&from) {
                     edges.push(Edge {
                         dependency,
                         reason: EdgeReason::LibraryFrom { from, at },
@@ -202,7 +249,7 @@ fn inferred_edges(targets: &[Target], target: &Target) -> Vec<Edge> {
                 }
             }
             "localimage" => {
-                if let Some(dependency) = match_local_image(targets, &from) {
+                if let Some(dependency) = lookup.local_image(&from) {
                     edges.push(Edge {
                         dependency,
                         reason: EdgeReason::LocalImage { from, at },
@@ -213,7 +260,7 @@ fn inferred_edges(targets: &[Target], target: &Target) -> Vec<Edge> {
         }
     }
     for (name, at) in &target.depends_on {
-        if let Some(dependency) = targets.iter().position(|t| &t.name == name) {
+        if let Some(dependency) = lookup.named(name) {
             edges.push(Edge {
                 dependency,
                 reason: EdgeReason::DependsOn { at: at.clone() },
@@ -349,33 +396,30 @@ fn cycle_diagnostic(names: &[String], edges: &[Vec<Edge>], cycle: &[usize]) -> D
     ))
 }
 
-/// Assigns each node the level 1 + the highest level of its dependencies.
-fn levels(edges: &[Vec<Edge>]) -> Vec<Vec<usize>> {
-    let mut level: Vec<Option<usize>> = vec![None; edges.len()];
-    // The graph is acyclic here, so repeated passes settle in at most `len` rounds.
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for node in 0..edges.len() {
-            if level[node].is_some() {
-                continue;
-            }
-            let dependency_levels: Option<Vec<usize>> =
-                edges[node].iter().map(|e| level[e.dependency]).collect();
-            if let Some(dependency_levels) = dependency_levels {
-                level[node] = Some(dependency_levels.into_iter().max().map_or(0, |l| l + 1));
-                changed = true;
+/// Assigns each node the level 1 + the highest level of its dependencies, visiting nodes
+/// in topological order (Kahn's algorithm), so a long chain costs no more than its edges.
+/// The graph is acyclic here.
+fn levels(edges: &[Vec<Edge>]) -> Vec<usize> {
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); edges.len()];
+    let mut waiting: Vec<usize> = Vec::with_capacity(edges.len());
+    for (node, own) in edges.iter().enumerate() {
+        for edge in own {
+            dependents[edge.dependency].push(node);
+        }
+        waiting.push(own.len());
+    }
+    let mut level = vec![0; edges.len()];
+    let mut ready: Vec<usize> = (0..edges.len()).filter(|&n| waiting[n] == 0).collect();
+    while let Some(node) = ready.pop() {
+        for &dependent in &dependents[node] {
+            level[dependent] = level[dependent].max(level[node] + 1);
+            waiting[dependent] -= 1;
+            if waiting[dependent] == 0 {
+                ready.push(dependent);
             }
         }
     }
-    let depth = level.iter().flatten().max().map_or(0, |l| l + 1);
-    let mut levels = vec![Vec::new(); depth];
-    for (node, l) in level.into_iter().enumerate() {
-        if let Some(l) = l {
-            levels[l].push(node);
-        }
-    }
-    levels
+    level
 }
 
 #[cfg(test)]
@@ -464,10 +508,37 @@ mod tests {
         let graph = Graph::build(&manifest).expect("graph");
         assert_eq!(dependencies(&graph, "app"), vec!["base"]);
         assert_eq!(dependencies(&graph, "tool"), vec!["base"]);
-        assert_eq!(
-            match_local_image(&manifest.targets, "/abs/elsewhere.sif"),
-            None
-        );
+        assert_eq!(graph.lookup().local_image("/abs/elsewhere.sif"), None);
+        assert_eq!(graph.lookup().local_image("base.simg"), graph.index("base"));
+        assert_eq!(graph.lookup().local_image(".sif"), None);
+    }
+
+    #[test]
+    fn a_chain_declared_backwards_gets_one_level_per_link() {
+        // t0 builds on t1, t1 on t2, …: each target's base comes after it in the manifest.
+        let count = 50;
+        let defs: Vec<(String, String)> = (0..count)
+            .map(|i| {
+                let text = if i + 1 < count {
+                    format!("Bootstrap: library\nFrom: acme/tools/t{}\n", i + 1)
+                } else {
+                    BASE.to_owned()
+                };
+                (format!("t{i}"), text)
+            })
+            .collect();
+        let targets: Vec<(&str, &str, &str)> = defs
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_str(), ""))
+            .collect();
+        let (_dir, manifest) = manifest(&targets);
+        let graph = Graph::build(&manifest).expect("graph");
+        assert_eq!(graph.levels().len(), count);
+        for i in 0..count {
+            let index = graph.index(&format!("t{i}")).expect("target");
+            assert_eq!(graph.level_of(index), count - 1 - i);
+            assert_eq!(graph.levels()[count - 1 - i], vec![index]);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::deffile::Stage;
 use crate::diagnostic::{Diagnostic, Location};
-use crate::graph::{Graph, match_library_source, match_local_image};
+use crate::graph::{Graph, TargetIndex};
 use crate::libref::LibraryRef;
 use crate::manifest::{Manifest, Target, did_you_mean};
 
@@ -65,8 +65,9 @@ const NEEDS_FROM: &[&str] = &[
 /// (no cycles), adds the checks that need dependencies.
 pub fn check(manifest: &Manifest, graph: Option<&Graph>) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
+    let lookup = TargetIndex::new(&manifest.targets);
     for target in &manifest.targets {
-        check_target(manifest, target, &mut diagnostics);
+        check_target(manifest, &lookup, target, &mut diagnostics);
     }
     if let Some(graph) = graph {
         check_arches(manifest, graph, &mut diagnostics);
@@ -109,7 +110,12 @@ fn check_arches(manifest: &Manifest, graph: &Graph, diagnostics: &mut Vec<Diagno
     }
 }
 
-fn check_target(manifest: &Manifest, target: &Target, diagnostics: &mut Vec<Diagnostic>) {
+fn check_target(
+    manifest: &Manifest,
+    lookup: &TargetIndex,
+    target: &Target,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let mut stage_names: Vec<&str> = Vec::new();
     for (number, stage) in target.rendered_definition.stages.iter().enumerate() {
         let stage_at = Location::of_line(&target.def_source, stage.span.line);
@@ -120,7 +126,9 @@ fn check_target(manifest: &Manifest, target: &Target, diagnostics: &mut Vec<Diag
                     .at(stage_at)
                     .help("start the stage with a header such as `Bootstrap: docker` and `From: ubuntu:24.04`"),
             ),
-            Some(agent) => check_agent(manifest, target, stage, &agent, &label, diagnostics),
+            Some(agent) => {
+                check_agent(manifest, lookup, target, stage, &agent, &label, diagnostics);
+            }
         }
         for block in stage.files_blocks() {
             if let Some(from) = block.from_stage
@@ -152,6 +160,7 @@ fn check_target(manifest: &Manifest, target: &Target, diagnostics: &mut Vec<Diag
 
 fn check_agent(
     manifest: &Manifest,
+    lookup: &TargetIndex,
     target: &Target,
     stage: &Stage,
     agent: &str,
@@ -200,11 +209,12 @@ fn check_agent(
         return;
     };
     let self_based = || {
-        match_library_source(&manifest.targets, from)
+        lookup
+            .library_source(from)
             .is_some_and(|index| manifest.targets[index].name == target.name)
     };
     match agent {
-        "localimage" if match_local_image(&manifest.targets, from).is_none() => {
+        "localimage" if lookup.local_image(from).is_none() => {
             diagnostics.push(
                 Diagnostic::error(
                     "lint::localimage",

@@ -135,6 +135,9 @@ pub enum JobsError {
     /// The plan names a target the project does not have.
     #[error("the plan names `{target}`, which is not a target of the project")]
     UnknownTarget { target: String },
+    /// The plan builds an image whose input digest it did not compute.
+    #[error("the plan builds `{target}` ({arch}) without its input digest")]
+    DigestUnknown { target: String, arch: String },
 }
 
 /// Returns one job per image the plan builds or retags, in plan (build) order.
@@ -213,10 +216,16 @@ pub fn jobs(request: &JobsRequest<'_>) -> Result<Vec<Job>, JobsError> {
             } else {
                 Vec::new()
             },
-            digest_tag: image.digest_tag.clone(),
+            digest_tag: image
+                .digest_tag
+                .clone()
+                .ok_or_else(|| JobsError::DigestUnknown {
+                    target: target.name.clone(),
+                    arch: image.arch.clone(),
+                })?,
             definition: target.rendered.clone(),
             parsed: target.rendered_definition.clone(),
-            pin_sites: pin::find_sites(targets, index, &target.rendered_definition),
+            pin_sites: pin::find_sites(targets, graph.lookup(), index, &target.rendered_definition),
             context: ContextSource {
                 root: project.manifest.root.clone(),
                 files: target.context_files.clone(),

@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use crate::deffile::{Definition, Span};
-use crate::graph::{match_library_source, match_local_image};
+use crate::graph::TargetIndex;
 use crate::manifest::Target;
 
 /// How a stage names the target it builds on.
@@ -71,11 +71,16 @@ pub enum PinError {
 
 /// Returns the stages of `definition` (target `own`'s rendered definition) that bootstrap
 /// from another of `targets`, as the graph matches them.
-pub fn find_sites(targets: &[Target], own: usize, definition: &Definition) -> Vec<PinSite> {
+pub fn find_sites(
+    targets: &[Target],
+    lookup: &TargetIndex,
+    own: usize,
+    definition: &Definition,
+) -> Vec<PinSite> {
     find_sites_with(definition, |kind, from| {
         let index = match kind {
-            PinKind::Library => match_library_source(targets, from),
-            PinKind::LocalImage => match_local_image(targets, from),
+            PinKind::Library => lookup.library_source(from),
+            PinKind::LocalImage => lookup.local_image(from),
         }?;
         // A target built on an older image of itself is not a dependency (graph.rs agrees).
         if index == own {
