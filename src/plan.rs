@@ -87,10 +87,11 @@ impl Reason {
 #[derive(Clone, Debug, Serialize)]
 pub struct PlannedImage {
     pub arch: String,
-    /// The input digest (64 hex).
-    pub digest: String,
-    /// `inputs-<16 hex>`.
-    pub digest_tag: String,
+    /// The input digest (64 hex); `None` for a target unchanged since the base, whose
+    /// inputs are not hashed.
+    pub digest: Option<String>,
+    /// `inputs-<16 hex>`, when the digest is known.
+    pub digest_tag: Option<String>,
     /// Tags to set: those of the rules, then the digest tag. Empty when skipped.
     pub tags: Vec<String>,
     pub action: Action,
@@ -175,42 +176,17 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
         }
         ChangeBase::Fallback { reason } => ("digest", None, None, reason.clone()),
     };
-    let manifest_changed = request.changes.files.contains(request.manifest_path);
+    let reasons = reasons(project, request.changes, request.manifest_path, &selected);
 
-    let mut candidate = vec![false; targets.len()];
     let mut planned = Vec::new();
     let mut notes: Vec<String> = request.changes.notes.clone();
     for level in graph.levels() {
         for &index in level {
-            if !selected.contains(&index) {
+            let Some(reason) = reasons[index].clone() else {
                 continue;
-            }
-            let target = &targets[index];
-            let reason = match &request.changes.base {
-                ChangeBase::All => Reason::All,
-                ChangeBase::Fallback { reason } => Reason::NoBase {
-                    why: reason.clone(),
-                },
-                ChangeBase::Diff { .. } if manifest_changed => Reason::ManifestChanged,
-                ChangeBase::Diff { .. } => {
-                    let files =
-                        changed_inputs(target, &project.manifest.base, &request.changes.files);
-                    if !files.is_empty() {
-                        Reason::Changed { files }
-                    } else if let Some(edge) = graph
-                        .dependencies(index)
-                        .iter()
-                        .find(|e| candidate[e.dependency])
-                    {
-                        Reason::Dependency {
-                            name: graph.names()[edge.dependency].clone(),
-                        }
-                    } else {
-                        Reason::Unchanged
-                    }
-                }
             };
-            candidate[index] = reason != Reason::Unchanged;
+            let target = &targets[index];
+            let candidate = reason != Reason::Unchanged;
             let tag_set = tags::evaluate(&target.tags, request.context);
             for note in tag_set.notes {
                 if !notes.contains(&note) {
@@ -221,32 +197,31 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 .arch
                 .iter()
                 .map(|arch| {
-                    let digest = request
-                        .digests
-                        .get(index, arch)
-                        .unwrap_or_default()
-                        .to_owned();
-                    let digest_tag = digest_tag(&digest);
-                    let (action, lookup) = if !candidate[index] {
+                    // Unchanged targets' digests are not computed (Digests::ensure).
+                    let digest = request.digests.get(index, arch).map(str::to_owned);
+                    let digest_tag = digest.as_deref().map(digest_tag);
+                    let (action, lookup) = if !candidate {
                         (Action::Skip, Lookup::NotMade)
                     } else if reason == Reason::All {
                         (Action::Build, Lookup::NotMade)
                     } else {
-                        match request.lookup {
-                            None => (Action::Build, Lookup::NotMade),
-                            Some(library)
-                                if library.exists(&target.reference, arch, &digest_tag) =>
+                        match (request.lookup, &digest_tag) {
+                            (Some(library), Some(tag))
+                                if library.exists(&target.reference, arch, tag) =>
                             {
                                 (Action::Retag, Lookup::Found)
                             }
-                            Some(_) => (Action::Build, Lookup::Missing),
+                            (Some(_), Some(_)) => (Action::Build, Lookup::Missing),
+                            _ => (Action::Build, Lookup::NotMade),
                         }
                     };
                     let mut tags = Vec::new();
                     if action != Action::Skip {
                         tags.extend(tag_set.tags.iter().cloned());
-                        if !tags.contains(&digest_tag) {
-                            tags.push(digest_tag.clone());
+                        if let Some(tag) = &digest_tag
+                            && !tags.contains(tag)
+                        {
+                            tags.push(tag.clone());
                         }
                     }
                     PlannedImage {
@@ -303,6 +278,68 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
         targets: planned,
         notes,
     })
+}
+
+/// Returns, indexed like the manifest's targets, the ones a plan builds or retags: those
+/// whose input digests it needs.
+pub fn needs_digests(
+    project: &Project,
+    changes: &ChangeSet,
+    manifest_path: &str,
+    selection: &[String],
+) -> Result<Vec<bool>, Vec<Diagnostic>> {
+    let selected = select(project, selection)?;
+    Ok(reasons(project, changes, manifest_path, &selected)
+        .into_iter()
+        .map(|reason| reason.is_some_and(|r| r != Reason::Unchanged))
+        .collect())
+}
+
+/// Why each selected target would be built, indexed like the manifest's targets; `None`
+/// for a target not selected.
+fn reasons(
+    project: &Project,
+    changes: &ChangeSet,
+    manifest_path: &str,
+    selected: &BTreeSet<usize>,
+) -> Vec<Option<Reason>> {
+    let graph = &project.graph;
+    let targets = &project.manifest.targets;
+    let manifest_changed = changes.files.contains(manifest_path);
+    let mut reasons: Vec<Option<Reason>> = vec![None; targets.len()];
+    for level in graph.levels() {
+        for &index in level {
+            if !selected.contains(&index) {
+                continue;
+            }
+            let reason = match &changes.base {
+                ChangeBase::All => Reason::All,
+                ChangeBase::Fallback { reason } => Reason::NoBase {
+                    why: reason.clone(),
+                },
+                ChangeBase::Diff { .. } if manifest_changed => Reason::ManifestChanged,
+                ChangeBase::Diff { .. } => {
+                    let files =
+                        changed_inputs(&targets[index], &project.manifest.base, &changes.files);
+                    if !files.is_empty() {
+                        Reason::Changed { files }
+                    } else if let Some(edge) = graph.dependencies(index).iter().find(|e| {
+                        reasons[e.dependency]
+                            .as_ref()
+                            .is_some_and(|r| *r != Reason::Unchanged)
+                    }) {
+                        Reason::Dependency {
+                            name: graph.names()[edge.dependency].clone(),
+                        }
+                    } else {
+                        Reason::Unchanged
+                    }
+                }
+            };
+            reasons[index] = Some(reason);
+        }
+    }
+    reasons
 }
 
 /// Resolves `--targets` into target indexes, adding the targets they build on.

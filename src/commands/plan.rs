@@ -1,5 +1,6 @@
 //! `sifbake plan`: what a build would do, and why, without a network or a token.
 
+use std::cell::RefCell;
 use std::io;
 
 use super::Output;
@@ -62,11 +63,12 @@ fn plan(
     Ok(exit::SUCCESS)
 }
 
-/// What a plan is made from, gathered once: the ref context, the changes, the digests.
+/// What a plan is made from, gathered once: the ref context, the changes, and the input
+/// digests computed so far (only those a plan needs, each once).
 pub struct Gathered {
     pub context: RefContext,
     pub changes: ChangeSet,
-    pub digests: Digests,
+    pub digests: RefCell<Digests>,
     pub manifest_path: String,
     pub branches: Vec<String>,
 }
@@ -79,11 +81,21 @@ impl Gathered {
         selection: &[String],
         lookup: Option<&dyn DigestLookup>,
     ) -> Result<Plan, Vec<Diagnostic>> {
+        let wanted = plan::needs_digests(project, &self.changes, &self.manifest_path, selection)?;
+        self.digests
+            .borrow_mut()
+            .ensure(&project.manifest, &project.graph, &wanted)
+            .map_err(|error| {
+                vec![
+                    Diagnostic::error("changes::digest", error.to_string())
+                        .help("check that the file exists and is readable"),
+                ]
+            })?;
         plan::plan(&PlanRequest {
             project,
             context: &self.context,
             changes: &self.changes,
-            digests: &self.digests,
+            digests: &self.digests.borrow(),
             selection,
             manifest_path: &self.manifest_path,
             other_branches: &self.branches,
@@ -122,16 +134,10 @@ pub fn gather(
     .map_err(|error| {
         vec![Diagnostic::error("changes::git", error.to_string()).help(error.help())]
     })?;
-    let digests = changes::compute_digests(&project.manifest, &project.graph).map_err(|error| {
-        vec![
-            Diagnostic::error("changes::digest", error.to_string())
-                .help("check that the file exists and is readable"),
-        ]
-    })?;
     Ok(Gathered {
         context,
         changes,
-        digests,
+        digests: RefCell::new(Digests::default()),
         manifest_path: project.manifest.manifest_path(),
         branches: changes::branch_names(root),
     })

@@ -112,7 +112,12 @@ async fn tag(
             if image.action == Action::Build {
                 missing.push(format!(
                     "`{}` ({}): no image tagged {}",
-                    target.name, image.arch, image.digest_tag
+                    target.name,
+                    image.arch,
+                    image
+                        .digest_tag
+                        .as_deref()
+                        .unwrap_or("with its input digest")
                 ));
                 image.action = Action::Skip;
                 image.tags.clear();

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::*;
-use crate::changes::compute_digests;
+use crate::changes::Digests;
 use crate::context::{Provider, RefKind};
 use crate::manifest::LoadRequest;
 
@@ -123,7 +123,12 @@ impl Default for Run<'_> {
 
 fn make(root: &Path, run: Run<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let project = project(root);
-    let digests = compute_digests(&project.manifest, &project.graph).expect("digests");
+    // As the commands do: only the digests the plan needs.
+    let wanted = needs_digests(&project, &run.changes, "sifbake.yaml", &run.selection)?;
+    let mut digests = Digests::default();
+    digests
+        .ensure(&project.manifest, &project.graph, &wanted)
+        .expect("digests");
     plan(&PlanRequest {
         project: &project,
         context: &run.context,
@@ -134,6 +139,14 @@ fn make(root: &Path, run: Run<'_>) -> Result<Plan, Vec<Diagnostic>> {
         other_branches: &run.branches,
         lookup: run.lookup,
     })
+}
+
+/// The digest tag of an image the plan builds or retags.
+fn tag_of(image: &PlannedImage) -> String {
+    image
+        .digest_tag
+        .clone()
+        .expect("a candidate's digest is computed")
 }
 
 fn actions(plan: &Plan) -> Vec<(&str, Action)> {
@@ -148,6 +161,51 @@ fn target<'a>(plan: &'a Plan, name: &str) -> &'a PlannedTarget {
         .iter()
         .find(|t| t.name == name)
         .expect("planned target")
+}
+
+#[test]
+fn only_the_digests_of_candidates_and_their_bases_are_computed() {
+    let dir = repository();
+    let plan = make(
+        dir.path(),
+        Run {
+            changes: diff(&["app/run.sh"]),
+            ..Run::default()
+        },
+    )
+    .expect("plan");
+    let digest_known = |name: &str| {
+        target(&plan, name)
+            .images
+            .iter()
+            .map(|i| i.digest.is_some() && i.digest_tag.is_some())
+            .collect::<Vec<_>>()
+    };
+    // app changed; its digest covers base's, so base's is computed though base is skipped.
+    assert_eq!(target(&plan, "app").action, Action::Build);
+    assert_eq!(digest_known("app"), vec![true]);
+    assert_eq!(target(&plan, "base").action, Action::Skip);
+    assert_eq!(digest_known("base"), vec![true, true]);
+    // tool is unrelated and unchanged: its inputs are not read.
+    assert_eq!(digest_known("tool"), vec![false]);
+
+    // The digests do not depend on which were computed: --all computes every one.
+    let all = make(
+        dir.path(),
+        Run {
+            changes: ChangeSet {
+                base: ChangeBase::All,
+                ..diff(&[])
+            },
+            ..Run::default()
+        },
+    )
+    .expect("plan");
+    assert_eq!(
+        target(&all, "app").images[0].digest,
+        target(&plan, "app").images[0].digest
+    );
+    assert!(target(&all, "tool").images[0].digest.is_some());
 }
 
 #[test]
@@ -289,7 +347,7 @@ fn without_a_base_every_target_is_compared_by_digest() {
         .flat_map(|t| {
             t.images
                 .iter()
-                .map(move |i| (t.name.clone(), i.arch.clone(), i.digest_tag.clone()))
+                .map(move |i| (t.name.clone(), i.arch.clone(), tag_of(i)))
         })
         .collect();
     let library = Library(all_images);
@@ -333,7 +391,7 @@ fn a_new_release_tag_on_a_built_commit_only_retags() {
         .flat_map(|t| {
             t.images
                 .iter()
-                .map(move |i| (t.name.clone(), i.arch.clone(), i.digest_tag.clone()))
+                .map(move |i| (t.name.clone(), i.arch.clone(), tag_of(i)))
         })
         .collect();
     let library = Library(built);
@@ -356,11 +414,7 @@ fn a_new_release_tag_on_a_built_commit_only_retags() {
     assert_eq!(app.action, Action::Retag);
     assert_eq!(
         app.images[0].tags,
-        vec![
-            "1.4.2".to_owned(),
-            "1.4".to_owned(),
-            app.images[0].digest_tag.clone()
-        ]
+        vec!["1.4.2".to_owned(), "1.4".to_owned(), tag_of(&app.images[0])]
     );
 }
 
@@ -381,11 +435,7 @@ fn one_arch_missing_builds_that_arch_only() {
         .iter()
         .find(|i| i.arch == "amd64")
         .expect("amd64");
-    let library = Library(vec![(
-        "base".into(),
-        "amd64".into(),
-        amd64.digest_tag.clone(),
-    )]);
+    let library = Library(vec![("base".into(), "amd64".into(), tag_of(amd64))]);
     let plan = make(
         dir.path(),
         Run {
@@ -425,7 +475,7 @@ fn all_rebuilds_even_what_exists() {
         .flat_map(|t| {
             t.images
                 .iter()
-                .map(move |i| (t.name.clone(), i.arch.clone(), i.digest_tag.clone()))
+                .map(move |i| (t.name.clone(), i.arch.clone(), tag_of(i)))
         })
         .collect();
     let library = Library(built);
@@ -512,16 +562,12 @@ fn tags_follow_the_context() {
     let tool = &target(&on_main, "tool").images[0];
     assert_eq!(
         tool.tags,
-        vec![
-            "main".to_owned(),
-            "latest".to_owned(),
-            tool.digest_tag.clone()
-        ]
+        vec!["main".to_owned(), "latest".to_owned(), tag_of(tool)]
     );
-    assert!(
-        tool.digest_tag.starts_with("inputs-") && tool.digest_tag.len() == "inputs-".len() + 16
-    );
-    assert_eq!(tool.digest_tag, format!("inputs-{}", &tool.digest[..16]));
+    let tag = tag_of(tool);
+    assert!(tag.starts_with("inputs-") && tag.len() == "inputs-".len() + 16);
+    let digest = tool.digest.as_deref().expect("digest");
+    assert_eq!(tag, format!("inputs-{}", &digest[..16]));
 
     let pr = context(
         RefKind::PullRequest {

@@ -104,7 +104,7 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
                     let rule_tags: Vec<&str> = image
                         .tags
                         .iter()
-                        .filter(|t| **t != image.digest_tag)
+                        .filter(|t| Some(*t) != image.digest_tag.as_ref())
                         .map(String::as_str)
                         .collect();
                     let mut text = rule_tags.join(", ");

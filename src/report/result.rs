@@ -44,7 +44,8 @@ pub struct ImageResult {
     /// `built`, `retagged`, `unchanged`, `failed`, `skipped`, `cancelled`, `timed-out`, or
     /// `planned` when nothing ran (`--dry-run`, `publish: skip`).
     pub status: &'static str,
-    pub digest_tag: String,
+    /// `None` for a target unchanged since the base: its inputs were not hashed.
+    pub digest_tag: Option<String>,
     /// The tags set (none when ephemeral or not done).
     pub tags: Vec<String>,
     pub image: Option<BuiltImage>,
@@ -201,7 +202,7 @@ pub(crate) mod tests {
         ImageResult {
             arch: arch.to_owned(),
             status,
-            digest_tag: "inputs-0123456789abcdef".to_owned(),
+            digest_tag: Some("inputs-0123456789abcdef".to_owned()),
             tags: if done {
                 vec!["main".to_owned(), "inputs-0123456789abcdef".to_owned()]
             } else {

@@ -204,3 +204,52 @@ fn a_missing_file_names_its_path() {
     assert_eq!(error.path, "gone.txt");
     assert!(error.to_string().contains("cannot read `gone.txt`"));
 }
+
+#[test]
+fn digests_computed_in_steps_equal_digests_computed_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    repository(dir.path());
+    let (manifest, all) = digests(dir.path());
+    let graph = Graph::build(&manifest).unwrap_or_else(|d| panic!("{d:?}"));
+    let app = manifest
+        .targets
+        .iter()
+        .position(|t| t.name == "app")
+        .expect("app");
+    let tool = manifest
+        .targets
+        .iter()
+        .position(|t| t.name == "tool")
+        .expect("tool");
+    let mut wanted = vec![false; manifest.targets.len()];
+    wanted[app] = true;
+    let mut stepwise = Digests::default();
+    stepwise.ensure(&manifest, &graph, &wanted).expect("app");
+    // app and the base it builds on, not the unrelated tool.
+    assert_eq!(
+        digest_of(&manifest, &stepwise, "app", "amd64"),
+        digest_of(&manifest, &all, "app", "amd64")
+    );
+    assert_eq!(
+        digest_of(&manifest, &stepwise, "base", "arm64"),
+        digest_of(&manifest, &all, "base", "arm64")
+    );
+    assert_eq!(stepwise.get(tool, "amd64"), None);
+    stepwise
+        .ensure(&manifest, &graph, &vec![true; manifest.targets.len()])
+        .expect("all");
+    assert_eq!(stepwise, all);
+}
+
+#[test]
+fn file_hashes_are_lowercase_hex_sha256() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "abc.txt", b"abc");
+    let hash = hash_file(&dir.path().join("abc.txt")).expect("hash");
+    // SHA-256("abc"), FIPS 180-2's first example.
+    assert_eq!(
+        hash.sha256,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert!(!hash.executable);
+}

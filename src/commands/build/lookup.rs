@@ -87,7 +87,7 @@ pub async fn prefetch<L: Library + 'static>(
             let tags = t
                 .images
                 .iter()
-                .map(|i| (i.arch.as_str(), i.digest_tag.as_str()))
+                .filter_map(|i| Some((i.arch.as_str(), i.digest_tag.as_deref()?)))
                 .collect();
             (t.name.as_str(), (&t.reference, tags))
         })
