@@ -7,7 +7,7 @@ use super::Output;
 use super::reports::Reports;
 use crate::changes::{self, ChangeRequest, ChangeSet, Digests};
 use crate::cli::{PlanArgs, PlanFormat, RefArgs, SelectionArgs};
-use crate::context::{self, RefContext};
+use crate::context::{self, LocalGit, Provider, RefContext};
 use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::plan::{self, DigestLookup, Plan, PlanRequest};
@@ -113,15 +113,21 @@ pub fn gather(
 ) -> Result<Gathered, Vec<Diagnostic>> {
     let root = &project.manifest.root;
     let payload = settings.event_payload().map_err(|d| vec![d])?;
-    let local = changes::local_git(root);
     let overrides = Settings::overrides(reference);
-    let context = context::detect(
-        &|name| settings.var(name),
-        payload.as_ref(),
-        &local,
-        &overrides,
-    )
-    .map_err(|error| {
+    let var = |name: &str| settings.var(name);
+    // In CI the environment names the ref and the commit, and usually the default branch:
+    // git is asked (four processes) only on a developer's machine or to fill a gap.
+    let in_ci = context::provider(&var) != Provider::Local;
+    let detect = |local: &LocalGit| context::detect(&var, payload.as_ref(), local, &overrides);
+    let mut detected = detect(&LocalGit::default());
+    if !in_ci
+        || detected
+            .as_ref()
+            .map_or(true, |c| c.default_branch.is_none())
+    {
+        detected = detect(&changes::local_git(root));
+    }
+    let context = detected.map_err(|error| {
         vec![Diagnostic::error("context::detect", error.to_string()).help(error.help())]
     })?;
     let changes = changes::detect_changes(&ChangeRequest {
@@ -139,6 +145,12 @@ pub fn gather(
         changes,
         digests: RefCell::new(Digests::default()),
         manifest_path: project.manifest.manifest_path(),
-        branches: changes::branch_names(root),
+        // For the note on branches whose names give the same tag. A CI checkout fetches
+        // the one branch it builds, so only a developer's clone knows the others.
+        branches: if in_ci {
+            Vec::new()
+        } else {
+            changes::branch_names(root)
+        },
     })
 }
