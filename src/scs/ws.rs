@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use reqwest::{StatusCode, Url, header};
 use reqwest_websocket::{Message, Upgrade, WebSocket};
 use tokio::sync::mpsc;
+use tungstenite::protocol::WebSocketConfig;
 
 use super::http::{AuthScheme, Transport, endpoint, error_chain, innermost};
 use super::retry::transient;
@@ -103,6 +104,7 @@ async fn open(transport: &Transport, url: &Url, doing: &str) -> Result<WebSocket
             transport.authorization(AuthScheme::UpperBearer)?,
         )
         .upgrade()
+        .web_socket_config(socket_config())
         .send()
         .await
         .map_err(|error| websocket_error(transport, error, doing))?;
@@ -115,6 +117,18 @@ async fn open(transport: &Transport, url: &Url, doing: &str) -> Result<WebSocket
         .await
         .map_err(|error| websocket_error(transport, error, doing))
 }
+
+/// Small buffers: a build's log arrives a line at a time, and a run may stream hundreds of
+/// logs at once. tungstenite's 128 KiB read buffer per socket was half the client's memory
+/// with 256 builds in flight (BENCHMARKS.md, P3).
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+}
+
+/// Bytes read from a log socket at a time.
+const READ_BUFFER: usize = 16 * 1024;
 
 fn websocket_error(
     transport: &Transport,
