@@ -342,7 +342,9 @@ fn no_link_on_the_way(root: &Path, relative: &str) -> bool {
     }
     if relative.is_empty()
         || relative.starts_with('/')
-        || relative.split('/').any(|part| matches!(part, "" | "." | ".."))
+        || relative
+            .split('/')
+            .any(|part| matches!(part, "" | "." | ".."))
     {
         return false;
     }
