@@ -201,16 +201,19 @@ check "act: .github/workflows/test-action.yml (uses: ./, emulated build)" act_ru
 
 # --- gitlab-ci-local: the component and the classic template ----------------------------
 
+# The emulator prints its URL once it accepts connections: read it through a FIFO, which
+# blocks until that line (or end of file, if the emulator dies first), with no polling.
 start_emulator() {
-  "$emulator" --token ci-token >"$work/emulator.url" 2>"$work/emulator.log" &
+  mkfifo "$work/emulator.fifo"
+  "$emulator" --token ci-token >"$work/emulator.fifo" 2>"$work/emulator.log" &
   emulator_pid=$!
-  for _ in $(seq 50); do
-    if [ -s "$work/emulator.url" ]; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "scs-emulator did not start" >&2
+  local url=""
+  if read -r -t 30 url <"$work/emulator.fifo" && [ -n "$url" ]; then
+    printf '%s\n' "$url" >"$work/emulator.url"
+    return 0
+  fi
+  echo "scs-emulator did not start:" >&2
+  cat "$work/emulator.log" >&2
   return 1
 }
 
