@@ -25,7 +25,7 @@ use crate::exec::{
 use crate::exit;
 use crate::manifest::{Publish, PublishPolicy};
 use crate::plan::{Action, Plan};
-use crate::project::{self, Project};
+use crate::project::Project;
 use crate::report::build::{BuildReporter, RetryNotice, write_summary};
 use crate::report::ci::CiLog;
 use crate::report::logs::LogFiles;
@@ -62,16 +62,9 @@ async fn build(
     out: &mut Output<'_>,
     reports: &mut Reports,
 ) -> io::Result<u8> {
-    let request = settings.manifest_request(&args.manifest);
-    let project = match project::load(&request) {
-        Ok(project) => project,
-        Err(diagnostics) => {
-            reports.diagnostics(out, &diagnostics)?;
-            return Ok(exit::BAD_INPUT);
-        }
+    let Some(project) = super::load_project(settings, &args.manifest, out, reports)? else {
+        return Ok(exit::BAD_INPUT);
     };
-    reports.set_project(&project.manifest.root, project.manifest.manifest_path());
-    reports.diagnostics(out, &project.warnings)?;
     let gathered = match gather(settings, &args.selection, &args.reference, &project) {
         Ok(gathered) => gathered,
         Err(diagnostics) => {

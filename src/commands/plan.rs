@@ -11,7 +11,7 @@ use crate::context::{self, LocalGit, Provider, RefContext};
 use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::plan::{self, DigestLookup, Plan, PlanRequest};
-use crate::project::{self, Project};
+use crate::project::Project;
 use crate::report::plan as render;
 use crate::settings::Settings;
 
@@ -29,16 +29,9 @@ fn plan(
     out: &mut Output<'_>,
     reports: &mut Reports,
 ) -> io::Result<u8> {
-    let request = settings.manifest_request(&args.manifest);
-    let project = match project::load(&request) {
-        Ok(project) => project,
-        Err(diagnostics) => {
-            reports.diagnostics(out, &diagnostics)?;
-            return Ok(exit::BAD_INPUT);
-        }
+    let Some(project) = super::load_project(settings, &args.manifest, out, reports)? else {
+        return Ok(exit::BAD_INPUT);
     };
-    reports.set_project(&project.manifest.root, project.manifest.manifest_path());
-    reports.diagnostics(out, &project.warnings)?;
     let gathered = gather(settings, &args.selection, &args.reference, &project);
     let plan = match gathered.and_then(|g| g.plan(&project, &args.selection.targets, None)) {
         Ok(plan) => plan,

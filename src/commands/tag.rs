@@ -16,7 +16,6 @@ use crate::exec::ExecOptions;
 use crate::exit;
 use crate::manifest::Publish;
 use crate::plan::{Action, Lookup};
-use crate::project;
 use crate::report::build::write_summary;
 use crate::report::logs::LogFiles;
 use crate::report::result::ResultDocument;
@@ -39,16 +38,9 @@ async fn tag(
     out: &mut Output<'_>,
     reports: &mut Reports,
 ) -> io::Result<u8> {
-    let request = settings.manifest_request(&args.manifest);
-    let project = match project::load(&request) {
-        Ok(project) => project,
-        Err(diagnostics) => {
-            reports.diagnostics(out, &diagnostics)?;
-            return Ok(exit::BAD_INPUT);
-        }
+    let Some(project) = super::load_project(settings, &args.manifest, out, reports)? else {
+        return Ok(exit::BAD_INPUT);
     };
-    reports.set_project(&project.manifest.root, project.manifest.manifest_path());
-    reports.diagnostics(out, &project.warnings)?;
     // Every selected target is looked up by digest; git history plays no part (`all` only
     // keeps `gather` from reading it).
     let selection = SelectionArgs {
