@@ -50,18 +50,14 @@ impl EmulatorProcess {
 
 impl Drop for EmulatorProcess {
     fn drop(&mut self) {
-        if let Some(mut stdin) = self.stdin.take() {
-            let _ = stdin.write_all(b"stop\n");
-        }
-        // Closing stdin stops it; waiting reaps it. Kill only if it does not stop.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.wait();
-        }
+        // Closing its stdin stops it; waiting reaps it.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
 /// The `__emulator` role: serves until stdin closes (the bench ended, however it ended).
-pub fn serve(_args: &[String]) -> ExitCode {
+pub fn serve() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // The helper roles this binary plays for itself.
     match args.get(1).map(String::as_str) {
-        Some("__emulator") => return emulator::serve(&args[2..]),
+        Some("__emulator") => return emulator::serve(),
         Some("__measure") => return measure::child(&args[2..]),
         _ => {}
     }
