@@ -31,3 +31,13 @@ mod secrets;
 mod transport;
 /// `sifbake validate` on examples/ and on generated trees.
 mod validate;
+/// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
+/// reading of definition files: the corpus, and a seeded differential fuzz.
+mod defparse_oracle;
+/// The wire comparison: sifbake's requests against those of Sylabs' own clients, as the
+/// emulator records them.
+mod wire;
+
+/// Builds the Go drivers of conformance/.
+#[path = "../../conformance/go_tools.rs"]
+mod go_tools;

@@ -20,5 +20,15 @@ mod cli;
 mod go_client;
 // siftool reads the emulator's images.
 mod siftool;
+// Sylabs' own scs-build CLI (conformance/, pinned) builds against the emulator.
+mod scs_build;
+// Sylabs' own scs-library-client (conformance/cmd/libclient) against the emulator.
+mod scs_library;
+// The SIF reference implementation (sif/v2, conformance/cmd/sifcheck) reads emulated builds.
+mod sif_reference;
+
+// Builds the Go drivers of conformance/.
+#[path = "../../../conformance/go_tools.rs"]
+mod go_tools;
 
 mod support;

@@ -1,0 +1,1 @@
+//! sif/v2 (the SIF reference implementation, conformance/cmd/sifcheck) reads every emulated build.

@@ -1,0 +1,1 @@
+//! SingularityCE parser oracle (conformance/cmd/defparse) against sifbake inspect.

@@ -1,0 +1,1 @@
+//! Wire comparison of sifbake with the official clients, from the emulator recordings.
