@@ -4,6 +4,9 @@
 //! Included with `#[path]` by the sifbake and scs-emulator integration tests, so both build
 //! the drivers the same way. Go's build cache makes every build after the first cheap.
 
+// Each including crate uses only some of these.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -10,6 +10,8 @@
 //! | DELETE | `/_emulator/faults/{id}` | – | 204, 404 if unknown |
 //! | GET | `/_emulator/builds` | – | `{"data": [BuildInfo]}` |
 //! | GET | `/_emulator/builds/{id}/log` | – | the log so far, `text/plain` |
+//! | GET | `/_emulator/requests` | – | `{"data": [RecordedRequest]}` (with `--record-requests`) |
+//! | DELETE | `/_emulator/requests` | – | 204 (recording emptied) |
 //!
 //! Access needs the admin token when one is configured (another valid token gets 403),
 //! otherwise any accepted token.
@@ -32,6 +34,17 @@ pub async fn counters(State(state): State<AppState>) -> Response {
 /// `POST /_emulator/counters/_reset`.
 pub async fn reset_counters(State(state): State<AppState>) -> Response {
     state.counters.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /_emulator/requests`.
+pub async fn recorded_requests(State(state): State<AppState>) -> Response {
+    envelope::data(state.recorder.snapshot())
+}
+
+/// `DELETE /_emulator/requests`.
+pub async fn clear_recorded_requests(State(state): State<AppState>) -> Response {
+    state.recorder.clear();
     StatusCode::NO_CONTENT.into_response()
 }
 

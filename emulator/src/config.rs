@@ -40,6 +40,9 @@ pub struct EmulatorConfig {
     pub user: String,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
+    /// Record the shape of every request (`RunningEmulator::recorded_requests`,
+    /// `GET /_emulator/requests`): for comparing clients' use of the protocol.
+    pub record_requests: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -55,6 +58,7 @@ impl Default for EmulatorConfig {
             default_build_duration: Duration::ZERO,
             user: "emulated-user".to_owned(),
             faults: Vec::new(),
+            record_requests: false,
         }
     }
 }
@@ -92,6 +96,13 @@ impl EmulatorConfig {
     #[must_use]
     pub fn with_max_build_duration(mut self, duration: Duration) -> Self {
         self.max_build_duration = duration;
+        self
+    }
+
+    /// Turns the wire recorder on or off.
+    #[must_use]
+    pub fn with_recording(mut self, record: bool) -> Self {
+        self.record_requests = record;
         self
     }
 

@@ -48,6 +48,7 @@ mod ids;
 mod library;
 mod persist;
 mod presigned;
+mod record;
 mod router;
 mod server;
 pub mod sif;
@@ -59,5 +60,6 @@ pub use config::{DEFAULT_LIBRARY_API_VERSION, DEFAULT_MAX_BUILD_DURATION, Emulat
 pub use counters::Counters;
 pub use error::Error;
 pub use faults::{ActiveFault, FaultAction, FaultRule};
+pub use record::RecordedRequest;
 pub use server::{Emulator, Faults, RunningEmulator};
 pub use timefmt::parse_duration;

@@ -48,6 +48,9 @@ struct Cli {
     /// '{"route":"POST v1/build","times":1,"action":{"kind":"status","status":503}}'.
     #[arg(long = "fault", value_name = "JSON", value_parser = fault_rule)]
     faults: Vec<FaultRule>,
+    /// Record the shape of every request (never a value), served at /_emulator/requests.
+    #[arg(long)]
+    record_requests: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -94,6 +97,7 @@ async fn run(cli: Cli) -> ExitCode {
         default_build_duration: cli.default_build_duration,
         user: cli.user,
         faults: cli.faults,
+        record_requests: cli.record_requests,
     };
     if config.tokens.is_empty() {
         tracing::warn!("no --token given: every request is accepted without authentication");

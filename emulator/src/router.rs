@@ -7,14 +7,14 @@
 //! `apiVersion` enables them, like on a real server of that version.
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
 use crate::envelope::ApiError;
 use crate::state::AppState;
-use crate::{admin, auth, build, discovery, faults, library, presigned};
+use crate::{admin, auth, build, discovery, faults, library, presigned, record};
 
 /// Builds the router for an emulator.
 pub fn router(state: AppState) -> Router {
@@ -93,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route("/_emulator/faults/{id}", delete(admin::remove_fault))
         .route("/_emulator/builds", get(admin::builds))
         .route("/_emulator/builds/{id}/log", get(admin::build_log))
+        .route(
+            "/_emulator/requests",
+            get(admin::recorded_requests).delete(admin::clear_recorded_requests),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
 
     Router::new()
@@ -104,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protected)
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), faults::fault_layer))
+        .route_layer(from_fn_with_state(state.clone(), record::record_layer))
         .fallback(not_found)
         // Image files and contexts are uploaded in one body; the emulator holds them in
         // memory anyway, so it imposes no limit of its own.
@@ -111,7 +116,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Answers unknown paths and methods with an enveloped 404.
-async fn not_found() -> Response {
-    ApiError::not_found("no such endpoint").into_response()
+/// Answers unknown paths and methods with an enveloped 404, and records them: a client
+/// calling an endpoint the emulator lacks is what a wire comparison looks for.
+async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    let response = ApiError::not_found("no such endpoint").into_response();
+    record::record_unmatched(&state, &request, response.status().as_u16());
+    response
 }

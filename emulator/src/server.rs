@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::faults::{ActiveFault, FaultRegistry, FaultRule};
 use crate::ids::IdGenerator;
 use crate::library::Library;
+use crate::record::{RecordedRequest, Recorder};
 use crate::persist::Persistence;
 use crate::router::router;
 use crate::state::{AppState, Settings, Shared};
@@ -85,10 +86,12 @@ impl Emulator {
                 default_build_duration: config.default_build_duration,
                 api_version: config.library_api_version,
                 features: Features::from_version(api_version.as_ref()),
+                record_requests: config.record_requests,
             },
             base_url: url.clone(),
             ids: IdGenerator::new(),
             counters: CounterStore::default(),
+            recorder: Recorder::default(),
             faults,
             library: Mutex::new(library),
             persistence,
@@ -209,6 +212,17 @@ impl RunningEmulator {
     /// Sets every counter back to zero.
     pub fn reset_counters(&self) {
         self.state.counters.reset();
+    }
+
+    /// Returns the shapes of the requests served so far (empty unless
+    /// [`EmulatorConfig::record_requests`] is on).
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.state.recorder.snapshot()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear_recorded_requests(&self) {
+        self.state.recorder.clear();
     }
 
     /// Returns a handle to install and remove faults.

@@ -15,6 +15,7 @@ use crate::faults::FaultRegistry;
 use crate::ids::IdGenerator;
 use crate::library::Library;
 use crate::persist::Persistence;
+use crate::record::Recorder;
 use crate::uploads::UploadRegistry;
 
 /// Settings fixed at start.
@@ -36,6 +37,8 @@ pub struct Settings {
     pub api_version: Option<String>,
     /// The library features the version implies.
     pub features: Features,
+    /// Whether the wire recorder is on.
+    pub record_requests: bool,
 }
 
 /// Everything the handlers share.
@@ -49,6 +52,8 @@ pub struct Shared {
     pub ids: IdGenerator,
     /// Traffic counters.
     pub counters: CounterStore,
+    /// The shapes of the requests served, when recording is on.
+    pub recorder: Recorder,
     /// Installed faults.
     pub faults: FaultRegistry,
     /// The library.
