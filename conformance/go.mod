@@ -4,11 +4,16 @@ go 1.26
 
 tool github.com/sylabs/scs-build-client/cmd/scs-build
 
-require github.com/sylabs/singularity/v4 v4.3.0
+require (
+	github.com/blang/semver/v4 v4.0.0
+	github.com/sylabs/json-resp v0.9.5
+	github.com/sylabs/scs-library-client v1.4.15
+	github.com/sylabs/sif/v2 v2.24.2
+	github.com/sylabs/singularity/v4 v4.3.0
+)
 
 require (
 	github.com/ProtonMail/go-crypto v1.4.1 // indirect
-	github.com/blang/semver/v4 v4.0.0 // indirect
 	github.com/ccoveille/go-safecast v1.6.0 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
 	github.com/containers/image/v5 v5.34.2 // indirect
@@ -39,11 +44,8 @@ require (
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/spf13/viper v1.21.0 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
-	github.com/sylabs/json-resp v0.9.5 // indirect
 	github.com/sylabs/scs-build-client v0.9.21 // indirect
 	github.com/sylabs/scs-key-client v0.7.7 // indirect
-	github.com/sylabs/scs-library-client v1.4.15 // indirect
-	github.com/sylabs/sif/v2 v2.24.2 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
