@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/build-ws/{id}", get(build::stream))
         .route("/v1/build-context", post(build::announce_context))
         .route("/v1/build-context/{digest}", delete(build::delete_context))
+        .route("/v1/convert-def-file", post(build::convert_def_file))
         .route("/v1/entities", post(library::create_entity))
         .route("/v1/entities/{entity}", get(library::get_entity))
         .route("/v1/collections", post(library::create_collection))
