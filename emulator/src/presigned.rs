@@ -2,6 +2,9 @@
 //! build contexts. No Authorization header is expected (clients strip it, PROTOCOL.md
 //! §0.2); the token is the capability. Answers exactly 200, as S3 does and as the library
 //! client requires, with an `ETag` the multipart client echoes back.
+//!
+//! `GET /_download/{token}`: the presigned URLs image downloads are redirected to, likewise
+//! without authentication; they honour `Range` (see `library/download.rs`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::counters::Counter;
 use crate::envelope::ApiError;
 use crate::ids::hex;
+use crate::library::serve_bytes;
 use crate::state::AppState;
 use crate::uploads::PendingUpload;
 
@@ -97,6 +101,23 @@ pub async fn put(
         response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
+}
+
+/// Serves a presigned download.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let hash = state
+        .uploads
+        .download(&token)
+        .ok_or_else(|| ApiError::not_found("download URL is unknown or has expired"))?;
+    let bytes = state
+        .library()
+        .blob(&hash)
+        .ok_or_else(|| ApiError::not_found(format!("image file {hash} no longer exists")))?;
+    Ok(serve_bytes(bytes, &headers))
 }
 
 fn check_size(actual: u64, expected: u64) -> Result<(), ApiError> {

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/token-status", get(discovery::token_status))
         .route("/v1/oci-redirect", get(library::oci_redirect))
         .route("/_upload/{token}", put(presigned::put))
+        .route("/_download/{token}", get(presigned::get))
         .merge(protected)
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), faults::fault_layer))

@@ -1,4 +1,5 @@
-//! Presigned upload URLs served by the emulator itself, and multipart upload state.
+//! Presigned upload and download URLs served by the emulator itself, and multipart upload
+//! state.
 //!
 //! Real SCS hands out S3 URLs; clients PUT to them without an Authorization header
 //! (PROTOCOL.md §0.2), so the unguessable token in the URL is the only capability. The
@@ -6,7 +7,7 @@
 //! percent-encoded because Go (since 1.17) drops query pairs with a raw `;`, and listing
 //! `x-amz-content-sha256` makes the Go client send the file's SHA-256, which is checked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -60,12 +61,21 @@ pub struct Multipart {
     pub parts: BTreeMap<u32, (Bytes, String)>,
 }
 
+/// How many download URLs stay valid: real presigned URLs expire after a while, and a
+/// count (not a clock) keeps tests deterministic.
+const DOWNLOAD_URLS_KEPT: usize = 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
     pending: HashMap<String, PendingUpload>,
     multipart: HashMap<String, Multipart>,
     /// Bytes received for v2 single-part uploads, waiting for `_complete`.
     received: HashMap<String, Bytes>,
+    /// Download URL token -> image hash; reusable, since a concurrent download fetches
+    /// every part from the one URL it was redirected to.
+    downloads: HashMap<String, String>,
+    /// Download tokens, oldest first, for expiry.
+    download_order: VecDeque<String>,
 }
 
 /// The upload registry.
@@ -87,6 +97,26 @@ impl UploadRegistry {
         format!(
             "/_upload/{token}?X-Amz-Algorithm=EMULATED&X-Amz-Expires=3600&X-Amz-SignedHeaders=host%3Bx-amz-content-sha256"
         )
+    }
+
+    /// Registers a download of the image file with `hash` and returns the path of its
+    /// presigned URL, query included; the oldest URLs expire beyond a fixed number.
+    pub fn presign_download(&self, ids: &IdGenerator, hash: &str) -> String {
+        let token = format!("{}{}", ids.next_id(), ids.next_id());
+        let mut inner = self.lock();
+        inner.downloads.insert(token.clone(), hash.to_owned());
+        inner.download_order.push_back(token.clone());
+        while inner.download_order.len() > DOWNLOAD_URLS_KEPT {
+            if let Some(expired) = inner.download_order.pop_front() {
+                inner.downloads.remove(&expired);
+            }
+        }
+        format!("/_download/{token}?X-Amz-Algorithm=EMULATED&X-Amz-Expires=3600")
+    }
+
+    /// Returns the image hash a download token stands for.
+    pub fn download(&self, token: &str) -> Option<String> {
+        self.lock().downloads.get(token).cloned()
     }
 
     /// Returns the pending upload for a token.

@@ -1,6 +1,14 @@
-//! `GET v1/imagefile/{e}/{c}/{n}:{tag}?arch=`: the image bytes, 200 with `Content-Length`
-//! (the recommended answer, PROTOCOL.md §3.7), or 206 for a `Range` request, since
-//! concurrent downloaders do not check part statuses and rely on ranges being honoured.
+//! `GET v1/imagefile/{e}/{c}/{n}:{tag}?arch=`: a 303 See Other to a presigned download URL
+//! of the image file, as the real library redirects to its object store.
+//!
+//! The official client downloads in concurrent ranged parts only after a 303
+//! (scs-library-client `client/pull.go`, `legacyDownloadImage`: a 200 makes it "revert to
+//! single stream"), and SingularityCE always downloads that way (`ConcurrentDownloadImage`).
+//! The redirect target is unauthenticated, as an S3 URL is: the client sends the token only
+//! to its library's own host, and the Apptainer fork's ranged requests send none at all. It
+//! names the image by hash, so a tag moved during a download cannot mix two images. The
+//! target answers 200 with `Content-Length`, or 206 for a `Range`, since concurrent
+//! downloaders do not check part statuses and rely on ranges being honoured.
 //!
 //! The same route with POST is the legacy v1 upload (`v1/imagefile/{imageID}`).
 
@@ -15,15 +23,14 @@ use crate::counters::Counter;
 use crate::envelope::ApiError;
 use crate::state::AppState;
 
-/// Serves an image file.
+/// Redirects to a presigned download URL of an image file.
 pub async fn download(
     State(state): State<AppState>,
     Path(path): Path<String>,
     Query(query): Query<ArchQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let reference = image_path(&path)?;
-    let bytes = {
+    let hash = {
         let mut library = state.library();
         let image = library.resolve(&reference, &query.arch)?;
         if !image.uploaded {
@@ -33,19 +40,30 @@ pub async fn download(
             )));
         }
         let (id, hash) = (image.id.clone(), image.hash.clone());
-        let bytes = library
-            .blob(&hash)
-            .ok_or_else(|| ApiError::internal(format!("image file {hash} is missing")))?;
         library.count_download(&id);
-        bytes
+        hash
     };
     state.counters.bump(Counter::ImagesDownloaded);
+    let location = state.url(&state.uploads.presign_download(&state.ids, &hash));
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::CONTENT_LENGTH, HeaderValue::from(0))],
+    )
+        .into_response();
+    let location = HeaderValue::from_str(&location)
+        .map_err(|_| ApiError::internal("download URL is not a valid header value"))?;
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
+}
+
+/// Serves image bytes for a request with `headers`: all of them, or the one range asked.
+pub fn serve_bytes(bytes: Bytes, headers: &HeaderMap) -> Response {
     let total = bytes.len() as u64;
     let range = headers
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok())
         .map(|value| parse_range(value, total));
-    let response = match range {
+    match range {
         None | Some(RangeRequest::Ignored) => full(bytes),
         Some(RangeRequest::Unsatisfiable) => {
             let mut response = ApiError::new(
@@ -59,8 +77,7 @@ pub async fn download(
             response
         }
         Some(RangeRequest::Range { start, end }) => partial(&bytes, start, end, total),
-    };
-    Ok(response)
+    }
 }
 
 fn full(bytes: Bytes) -> Response {

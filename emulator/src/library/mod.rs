@@ -9,7 +9,7 @@ mod store;
 mod upload;
 mod views;
 
-pub use download::{download, legacy_upload};
+pub use download::{download, legacy_upload, serve_bytes};
 pub use libref::{LibraryRef, parse_destination, parse_source};
 pub use routes::{
     create_collection, create_container, create_entity, create_image, delete_image, get_collection,
