@@ -136,19 +136,21 @@ impl Build {
             .send_modify(|progress| progress.chunks = chunks);
     }
 
-    /// Sets the outcome, then marks the log done; later calls are ignored.
-    pub fn finish(&self, outcome: Outcome, now: u64) -> bool {
+    /// Sets the outcome, runs `counted` once, then marks the log done; later calls are
+    /// ignored. `counted` runs before the stream can close, so a client that saw the close
+    /// (and exited, like scs-build) finds the emulator's counters final.
+    pub fn finish(&self, outcome: Outcome, now: u64, counted: impl FnOnce(&Outcome)) {
         {
             let mut status = self.status();
             if status.outcome.is_some() {
-                return false;
+                return;
             }
+            counted(&outcome);
             status.outcome = Some(outcome);
             status.complete_time = Some(now);
             status.start_time.get_or_insert(now);
         }
         self.progress.send_modify(|progress| progress.done = true);
-        true
     }
 
     /// Returns the log chunks from index `from` on, and whether the log is complete.

@@ -98,13 +98,12 @@ pub async fn run(state: AppState, build: Arc<Build>) {
             Outcome::Failed
         }
     };
-    let counter = match outcome {
-        Outcome::Succeeded { .. } => Counter::BuildsSucceeded,
-        Outcome::Failed => Counter::BuildsFailed,
-    };
-    if build.finish(outcome, now_unix()) {
-        state.counters.bump(counter);
-    }
+    build.finish(outcome, now_unix(), |outcome| {
+        state.counters.bump(match outcome {
+            Outcome::Succeeded { .. } => Counter::BuildsSucceeded,
+            Outcome::Failed => Counter::BuildsFailed,
+        });
+    });
 }
 
 /// Waits until `until`, unless the build is cancelled, times out or the emulator stops.
