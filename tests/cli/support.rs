@@ -265,6 +265,12 @@ impl Emulated {
         self.emulator().build_log(build_id)
     }
 
+    /// The shapes of the requests served so far (the emulator must record: see
+    /// `EmulatorConfig::with_recording`).
+    pub fn recorded_requests(&self) -> Vec<scs_emulator::RecordedRequest> {
+        self.emulator().recorded_requests()
+    }
+
     /// A `sifbake` run pointed at this emulator with its token.
     pub fn sifbake(&self, cwd: &Path) -> Sifbake {
         Sifbake::new(cwd)
