@@ -60,6 +60,7 @@ pub fn arch_code(arch: &str) -> Option<[u8; 3]> {
         "mips64le" => b"10",
         "s390x" => b"11",
         "riscv64" => b"12",
+        "loong64" => b"13",
         _ => return None,
     };
     Some([code[0], code[1], 0])
@@ -67,9 +68,9 @@ pub fn arch_code(arch: &str) -> Option<[u8; 3]> {
 
 /// Returns the Go architecture name of a SIF header code.
 pub fn arch_name(code: [u8; 3]) -> Option<&'static str> {
-    const NAMES: [&str; 12] = [
+    const NAMES: [&str; 13] = [
         "386", "amd64", "arm", "arm64", "ppc64", "ppc64le", "mips", "mipsle", "mips64", "mips64le",
-        "s390x", "riscv64",
+        "s390x", "riscv64", "loong64",
     ];
     NAMES.into_iter().find(|name| arch_code(name) == Some(code))
 }
@@ -300,6 +301,7 @@ mod tests {
     fn knows_the_go_architectures() {
         assert_eq!(arch_code("amd64"), Some(*b"02\0"));
         assert_eq!(arch_name(*b"12\0"), Some("riscv64"));
+        assert_eq!(arch_code("loong64"), Some(*b"13\0"));
         assert_eq!(arch_code("sparc"), None);
         assert_eq!(arch_name(*b"00\0"), None);
         assert!(read(b"not a sif").is_none());
