@@ -275,9 +275,11 @@ pub async fn set_tag_v2(
 pub struct SearchQuery {
     value: String,
     arch: String,
+    signed: String,
 }
 
-/// `GET v1/search`: names containing `value` (at least 3 characters).
+/// `GET v1/search`: names containing `value` (at least 3 characters), only images when
+/// `arch` or `signed` filters them.
 pub async fn search(
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
@@ -293,8 +295,18 @@ pub async fn search(
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
         .collect();
+    let signed = match query.signed.as_str() {
+        "" => None,
+        "true" => Some(true),
+        "false" => Some(false),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "signed must be true or false, not `{other}`"
+            )));
+        }
+    };
     Ok(envelope::data(
-        state.library().search(&query.value, &arches),
+        state.library().search(&query.value, &arches, signed),
     ))
 }
 

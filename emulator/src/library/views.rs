@@ -74,22 +74,28 @@ impl Library {
     }
 
     /// Searches names containing `value` (case-insensitive); images are those of matching
-    /// containers, filtered by `arches` when given.
-    pub fn search(&self, value: &str, arches: &[String]) -> Value {
+    /// containers.
+    ///
+    /// With `arches` or `signed`, only images are searched, filtered by both: the client
+    /// documents the scope ("if 'arch' and/or 'signed' are specified, the search is limited
+    /// in scope only to the Image collection", scs-library-client `client/search.go`), and
+    /// its `api/server/openapi.yml` the filters. Emulated images are never signed.
+    pub fn search(&self, value: &str, arches: &[String], signed: Option<bool>) -> Value {
         let needle = value.to_ascii_lowercase();
         let matches = |name: &str| name.to_ascii_lowercase().contains(&needle);
+        let images_only = !arches.is_empty() || signed.is_some();
         let entities: Vec<Value> = self
             .data
             .entities
             .values()
-            .filter(|e| matches(&e.name))
+            .filter(|e| !images_only && matches(&e.name))
             .map(|e| self.entity_json(e))
             .collect();
         let collections: Vec<Value> = self
             .data
             .collections
             .values()
-            .filter(|c| matches(&c.name))
+            .filter(|c| !images_only && matches(&c.name))
             .map(|c| self.collection_json(c))
             .collect();
         let containers: Vec<&ContainerRecord> = self
@@ -103,9 +109,14 @@ impl Library {
             .flat_map(|c| self.images_of(&c.id))
             .filter(|i| i.uploaded)
             .filter(|i| arches.is_empty() || i.arch.as_ref().is_some_and(|a| arches.contains(a)))
+            .filter(|_| signed != Some(true))
             .map(|i| self.image_json(i))
             .collect();
-        let containers: Vec<Value> = containers.iter().map(|c| self.container_json(c)).collect();
+        let containers: Vec<Value> = containers
+            .iter()
+            .filter(|_| !images_only)
+            .map(|c| self.container_json(c))
+            .collect();
         json!({
             "entity": entities,
             "collection": collections,

@@ -315,9 +315,19 @@ async fn search_delete_and_oci_redirect() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(results["container"].as_array().unwrap().len(), 1);
+    // An arch filter limits the search to images (scs-library-client client/search.go).
+    assert_eq!(results["container"], json!([]));
     assert_eq!(results["image"][0]["id"], json!(id));
     assert_eq!(results["entity"], json!([]));
+    let results = data(client.get("/v1/search?value=search").await, StatusCode::OK).await;
+    assert_eq!(results["container"].as_array().unwrap().len(), 1);
+    assert_eq!(results["image"][0]["id"], json!(id));
+    let results = data(
+        client.get("/v1/search?value=search&signed=true").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(results["image"], json!([]), "emulated images are unsigned");
     let results = data(
         client.get("/v1/search?value=SEARCH&arch=arm64").await,
         StatusCode::OK,

@@ -247,6 +247,8 @@ async fn single_operations_leave_the_library_as_the_client_asked() {
     let results: Value = serde_json::from_str(out.trim()).unwrap();
     let found: Vec<&Value> = results["image"].as_array().unwrap().iter().collect();
     assert_eq!(found.len(), 1, "{results}");
+    // The driver searches with an arch, as SingularityCE does, which limits it to images.
+    assert_eq!(results["container"], json!([]), "{results}");
     assert_eq!(found[0]["id"], json!(image_id));
 
     libclient(&driver, &emulator, ["delete", "ops/tools/one:stable"]).await;
