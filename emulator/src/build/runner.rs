@@ -281,8 +281,12 @@ fn check_files(state: &AppState, build: &Build, definition: &Definition) -> Resu
 }
 
 /// Returns true if the context holds `wanted` as a file, a directory, or a glob match.
+///
+/// A source is a glob when it has a metacharacter of Go's `path.Match` (`*`, `?`, `[`, `\\`):
+/// the clients expand it with `fs.Glob` (scs-build-client `client/archive.go`, `WriteFiles`),
+/// so `data/[ab].txt` archives `data/a.txt`, and the build must find it there.
 fn context_has(paths: &BTreeSet<String>, wanted: &str) -> bool {
-    if wanted.contains(['*', '?']) {
+    if wanted.contains(['*', '?', '[', '\\']) {
         return paths.iter().any(|path| glob_matches(wanted, path));
     }
     paths.contains(wanted)
@@ -292,29 +296,76 @@ fn context_has(paths: &BTreeSet<String>, wanted: &str) -> bool {
             .is_some_and(|path| path.starts_with(&format!("{wanted}/")))
 }
 
-/// Matches a path against a glob where `*` and `?` stay within one path segment.
+/// Matches a path against a glob segment by segment, as `path.Match` does: no
+/// metacharacter matches a `/`.
 fn glob_matches(pattern: &str, path: &str) -> bool {
-    let pattern_parts: Vec<&str> = pattern.split('/').collect();
-    let path_parts: Vec<&str> = path.split('/').collect();
+    let pattern_parts: Vec<Vec<char>> = pattern.split('/').map(|p| p.chars().collect()).collect();
+    let path_parts: Vec<Vec<char>> = path.split('/').map(|p| p.chars().collect()).collect();
     pattern_parts.len() == path_parts.len()
         && pattern_parts
             .iter()
             .zip(&path_parts)
-            .all(|(p, s)| segment_matches(p.as_bytes(), s.as_bytes()))
+            .all(|(p, s)| segment_matches(p, s))
 }
 
-fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match (pattern.split_first(), text.split_first()) {
-        (None, None) => true,
-        (Some((b'*', rest)), _) => {
+/// `path.Match` on one segment: `*`, `?`, `[class]` (with `^` negation and `a-z` ranges)
+/// and `\\` escapes. A malformed pattern matches nothing, as `fs.Glob` then fails.
+fn segment_matches(pattern: &[char], text: &[char]) -> bool {
+    let Some((&first, rest)) = pattern.split_first() else {
+        return text.is_empty();
+    };
+    let next = text.split_first();
+    match first {
+        '*' => {
             segment_matches(rest, text)
-                || text
-                    .split_first()
-                    .is_some_and(|(_, text_rest)| segment_matches(pattern, text_rest))
+                || next.is_some_and(|(_, text_rest)| segment_matches(pattern, text_rest))
         }
-        (Some((b'?', rest)), Some((_, text_rest))) => segment_matches(rest, text_rest),
-        (Some((p, rest)), Some((t, text_rest))) if p == t => segment_matches(rest, text_rest),
-        _ => false,
+        '?' => next.is_some_and(|(_, text_rest)| segment_matches(rest, text_rest)),
+        '[' => next.is_some_and(|(&c, text_rest)| {
+            class_matches(rest, c)
+                .is_some_and(|(hit, after)| hit && segment_matches(after, text_rest))
+        }),
+        '\\' => rest.split_first().is_some_and(|(&literal, after)| {
+            next.is_some_and(|(&c, text_rest)| c == literal && segment_matches(after, text_rest))
+        }),
+        literal => {
+            next.is_some_and(|(&c, text_rest)| c == literal && segment_matches(rest, text_rest))
+        }
+    }
+}
+
+/// Reads a character class after its `[` against `c`: whether it matched, and the pattern
+/// after the closing `]`; `None` when the class is malformed.
+fn class_matches(pattern: &[char], c: char) -> Option<(bool, &[char])> {
+    let (negated, mut rest) = match pattern.split_first() {
+        Some(('^', after)) => (true, after),
+        _ => (false, pattern),
+    };
+    let mut matched = false;
+    let mut ranges = 0;
+    loop {
+        if let Some((']', after)) = rest.split_first()
+            && ranges > 0
+        {
+            return Some((matched != negated, after));
+        }
+        let (low, after) = class_char(rest)?;
+        let (high, after) = match after.split_first() {
+            Some(('-', after_dash)) => class_char(after_dash)?,
+            _ => (low, after),
+        };
+        matched |= low <= c && c <= high;
+        ranges += 1;
+        rest = after;
+    }
+}
+
+/// One (possibly escaped) character of a class; `-` and `]` must be escaped.
+fn class_char(pattern: &[char]) -> Option<(char, &[char])> {
+    match pattern.split_first()? {
+        ('-' | ']', _) => None,
+        ('\\', rest) => rest.split_first().map(|(&c, after)| (c, after)),
+        (&c, rest) => Some((c, rest)),
     }
 }
 
@@ -456,5 +507,23 @@ mod tests {
         assert!(!context_has(&paths, "home/u/p/*.cfg"));
         assert!(!context_has(&paths, "home/u/p/missing"));
         assert!(!context_has(&paths, "home/u/pqr"));
+    }
+
+    #[test]
+    fn globs_follow_go_path_match() {
+        let paths: BTreeSet<String> = ["d/a.txt", "d/b.txt", "d/[x].txt", "d/-.txt"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert!(context_has(&paths, "d/[ab].txt"));
+        assert!(context_has(&paths, "d/[a-c].txt"));
+        assert!(!context_has(&paths, "d/[c-z].txt"));
+        assert!(context_has(&paths, "d/[^b].txt"));
+        assert!(!context_has(&paths, "d/[^ab[\\-].txt"));
+        assert!(context_has(&paths, "d/\\[x\\].txt"));
+        assert!(context_has(&paths, "d/[\\-].txt"));
+        assert!(!context_has(&paths, "d/[].txt"), "malformed");
+        assert!(!context_has(&paths, "d/[a"), "unterminated");
+        assert!(!context_has(&paths, "*/x/*"));
     }
 }
