@@ -3,13 +3,23 @@
 // document of the global header and every descriptor in use: what any SingularityCE
 // reads from an image, as sif/v2 reads it.
 //
-// Usage: sifcheck FILE...
+// Usage:
+//
+//	sifcheck FILE...
+//	sifcheck -rewrite OUT FILE
+//
+// With -rewrite it writes OUT with sif/v2's own writer from what it read in FILE: the
+// same launch script, image id, time and data objects with their types, names, groups,
+// links and partition metadata, at the offsets sif/v2 chooses. A writer that lays a file
+// out as sif/v2 does produces a byte-identical copy.
 //
 // It exits 1 at the first file sif/v2 cannot load.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 
@@ -104,13 +114,83 @@ func read(path string) (*image, error) {
 	return img, nil
 }
 
+// rewrite writes out with sif/v2 from the objects sif/v2 reads in path.
+func rewrite(path, out string) error {
+	f, err := sif.LoadContainerFromPath(path, sif.OptLoadWithFlag(os.O_RDONLY))
+	if err != nil {
+		return err
+	}
+	defer f.UnloadContainer()
+	descriptors, err := f.GetDescriptors()
+	if err != nil {
+		return err
+	}
+	inputs := make([]sif.DescriptorInput, 0, len(descriptors))
+	for _, d := range descriptors {
+		data, err := d.GetData()
+		if err != nil {
+			return fmt.Errorf("descriptor %d: %w", d.ID(), err)
+		}
+		opts := []sif.DescriptorInputOpt{sif.OptObjectTime(d.CreatedAt())}
+		if d.Name() != "" {
+			opts = append(opts, sif.OptObjectName(d.Name()))
+		}
+		if d.GroupID() == 0 {
+			opts = append(opts, sif.OptNoGroup())
+		} else {
+			opts = append(opts, sif.OptGroupID(d.GroupID()))
+		}
+		if link, isGroup := d.LinkedID(); link != 0 && isGroup {
+			opts = append(opts, sif.OptLinkedGroupID(link))
+		} else if link != 0 {
+			opts = append(opts, sif.OptLinkedID(link))
+		}
+		switch d.DataType() {
+		case sif.DataPartition:
+			fs, pt, arch, err := d.PartitionMetadata()
+			if err != nil {
+				return fmt.Errorf("descriptor %d: %w", d.ID(), err)
+			}
+			opts = append(opts, sif.OptPartitionMetadata(fs, pt, arch))
+		case sif.DataDeffile, sif.DataGenericJSON, sif.DataEnvVar, sif.DataLabels, sif.DataGeneric:
+		default:
+			return fmt.Errorf("descriptor %d: cannot copy the metadata of a %v object", d.ID(), d.DataType())
+		}
+		input, err := sif.NewDescriptorInput(d.DataType(), bytes.NewReader(data), opts...)
+		if err != nil {
+			return fmt.Errorf("descriptor %d: %w", d.ID(), err)
+		}
+		inputs = append(inputs, input)
+	}
+	copied, err := sif.CreateContainerAtPath(out,
+		sif.OptCreateWithLaunchScript(f.LaunchScript()),
+		sif.OptCreateWithID(f.ID()),
+		sif.OptCreateWithTime(f.CreatedAt()),
+		sif.OptCreateWithDescriptorCapacity(f.DescriptorsTotal()),
+		sif.OptCreateWithDescriptors(inputs...),
+	)
+	if err != nil {
+		return err
+	}
+	return copied.UnloadContainer()
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sifcheck FILE...")
+	out := flag.String("rewrite", "", "write a copy of the one FILE with sif/v2 to this path")
+	flag.Parse()
+	if flag.NArg() < 1 || (*out != "" && flag.NArg() != 1) {
+		fmt.Fprintln(os.Stderr, "usage: sifcheck FILE... | sifcheck -rewrite OUT FILE")
 		os.Exit(2)
 	}
+	if *out != "" {
+		if err := rewrite(flag.Arg(0), *out); err != nil {
+			fmt.Fprintf(os.Stderr, "sifcheck: %s: %v\n", flag.Arg(0), err)
+			os.Exit(1)
+		}
+		return
+	}
 	enc := json.NewEncoder(os.Stdout)
-	for _, path := range os.Args[1:] {
+	for _, path := range flag.Args() {
 		img, err := read(path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sifcheck: %s: %v\n", path, err)

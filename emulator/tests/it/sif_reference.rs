@@ -103,6 +103,34 @@ fn assert_like_a_singularity_build(doc: &Value, bytes: &[u8], definition: &str, 
     assert_eq!(own.objects[0].2, definition.as_bytes());
 }
 
+/// Asserts that sif/v2, writing the objects it read from `path`, writes `bytes` again:
+/// the same offsets, alignment, padding, descriptor fields and header.
+async fn assert_laid_out_as_sif_v2_would(tool: &Path, path: &Path, bytes: &[u8]) {
+    let copy = path.with_extension("sif-v2.sif");
+    let output = Command::new(tool)
+        .arg("-rewrite")
+        .arg(&copy)
+        .arg(path)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rewritten = std::fs::read(&copy).unwrap();
+    let first_difference = bytes.iter().zip(&rewritten).position(|(a, b)| a != b);
+    assert!(
+        first_difference.is_none() && bytes.len() == rewritten.len(),
+        "{}: sif/v2 writes {} bytes, the emulator {}; first difference at {first_difference:?}",
+        path.display(),
+        rewritten.len(),
+        bytes.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sif_v2_reads_every_emulated_build_as_a_singularity_build() {
     let Some(tool) = go_tool("sifcheck", "./cmd/sifcheck") else {
@@ -137,8 +165,9 @@ async fn sif_v2_reads_every_emulated_build_as_a_singularity_build() {
     let (ok, docs, stderr) = sifcheck(&tool, &paths).await;
     assert!(ok, "sif/v2 refused an emulated image: {stderr}");
     assert_eq!(docs.len(), builds.len());
-    for ((doc, (_, bytes)), (definition, arch)) in docs.iter().zip(&files).zip(&builds) {
+    for ((doc, (path, bytes)), (definition, arch)) in docs.iter().zip(&files).zip(&builds) {
         assert_like_a_singularity_build(doc, bytes, definition, arch);
+        assert_laid_out_as_sif_v2_would(&tool, path, bytes).await;
     }
     emulator.shutdown().await;
 }
@@ -160,6 +189,7 @@ async fn sifcheck_refuses_what_is_not_a_whole_sif() {
     let (ok, docs, _) = sifcheck(&tool, std::slice::from_ref(&whole)).await;
     assert!(ok);
     assert_like_a_singularity_build(&docs[0], &image, "Bootstrap: scratch\n", "amd64");
+    assert_laid_out_as_sif_v2_would(&tool, &whole, &image).await;
 
     // Cut inside the descriptor table: sif/v2 cannot read the descriptors.
     let truncated = work.path().join("truncated.sif");
