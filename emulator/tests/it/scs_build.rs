@@ -314,6 +314,21 @@ async fn two_architectures_in_one_call_build_and_download_both() {
         assert_eq!(sha256(&local), build["imageChecksum"].as_str().unwrap());
     }
     assert_ne!(builds[0]["imageChecksum"], builds[1]["imageChecksum"]);
+
+    // To a library ref, v0.9.21 takes `appendFileSuffix("", arch)` = "-amd64" for a local
+    // destination (internal/app/buildclient/client.go, build): it submits an ephemeral
+    // build, then fails to stat "-amd64" before the second arch. Hence local files above.
+    let run = h
+        .run(&["--arch", "amd64,arm64", def, "library:acme/tools/multi"])
+        .await;
+    run.assert_failure();
+    run.expect_err("lstat -amd64: no such file or directory");
+    let builds = h.builds().await;
+    assert_eq!(builds.len(), 3);
+    let id = builds[2]["id"].as_str().unwrap();
+    let ephemeral = format!("library://emulated-user/remote-builds/rb-{id}");
+    assert_eq!(builds[2]["libraryRef"], json!(ephemeral));
+    h.assert_no_image("acme/tools/multi:latest", "amd64").await;
     h.emulator.shutdown().await;
 }
 
