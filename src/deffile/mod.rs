@@ -20,6 +20,12 @@ mod template_error;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+#[expect(
+    dead_code,
+    reason = "`of_inspect` serves the CLI's oracle test, which includes this file too"
+)]
+mod oracle_view;
+#[cfg(test)]
 mod template_proptests;
 
 pub use error::{DefError, ErrorKind};
