@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
-use scs_emulator::{EmulatorConfig, RunningEmulator, sif};
+use scs_emulator::{EmulatorConfig, FaultAction, FaultRule, RunningEmulator, sif};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -19,8 +19,8 @@ const CLIENT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
 /// The download part size SingularityCE configures, which the driver uses.
 const DOWNLOAD_PART_SIZE: u64 = 5 * 1024 * 1024;
 
-/// Runs the driver against `emulator`, asserting success; returns its standard output.
-async fn libclient<I, S>(driver: &Path, emulator: &RunningEmulator, args: I) -> String
+/// Runs the driver against `emulator`; returns whether it succeeded, and its output.
+async fn run<I, S>(driver: &Path, emulator: &RunningEmulator, args: I) -> (bool, String, String)
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -33,12 +33,22 @@ where
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "libclient failed:\n{stdout}\n--- client log ---\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     eprintln!("{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), stdout, stderr)
+}
+
+/// Runs the driver against `emulator`, asserting success; returns its standard output.
+async fn libclient<I, S>(driver: &Path, emulator: &RunningEmulator, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let (ok, stdout, stderr) = run(driver, emulator, args).await;
+    assert!(
+        ok,
+        "libclient failed:\n{stdout}\n--- client log ---\n{stderr}"
+    );
     stdout
 }
 
@@ -298,5 +308,93 @@ async fn on_a_v1_library_the_client_uploads_raw_and_sets_plain_tags() {
     .await;
     let id = container["images"][0].clone();
     assert_eq!(container["imageTags"], json!({"latest": id, "kept": id}));
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_falls_back_from_multipart_and_aborts_a_failed_part() {
+    let Some(driver) = go_tool("libclient", "./cmd/libclient") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let partition: Vec<u8> = (0..CLIENT_MULTIPART_THRESHOLD + 100_000)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let image = write_image(work.path(), "big.sif", &partition);
+    let hash = sha256(&std::fs::read(&image).unwrap());
+    let push = |reference: &'static str| {
+        [
+            OsStr::new("push").to_owned(),
+            image.as_os_str().to_owned(),
+            OsStr::new(reference).to_owned(),
+        ]
+    };
+    let emulator = start().await;
+    let client = Client::new(&emulator);
+
+    // A library without multipart (404 on the start) gets the file in one part.
+    emulator.faults().add(FaultRule::new(
+        "POST v2/imagefile/*/_multipart",
+        Some(1),
+        FaultAction::Status {
+            status: 404,
+            message: None,
+        },
+    ));
+    let out = libclient(&driver, &emulator, push("big/tools/fallback")).await;
+    assert!(out.contains("upload=v2-single"), "{out}");
+    let counters = emulator.counters();
+    assert_eq!(counters.requests_to("POST /v2/imagefile/{image}"), 1);
+    assert_eq!(
+        counters.requests_to("PUT /v2/imagefile/{image}/_multipart"),
+        0
+    );
+    assert_eq!(counters.images_uploaded, 1);
+
+    // A part the object store refuses: the client aborts, the image stays not uploaded,
+    // and the next push uploads it in parts from the start.
+    emulator.faults().add(FaultRule::new(
+        "PUT _upload/*",
+        Some(1),
+        FaultAction::Status {
+            status: 500,
+            message: None,
+        },
+    ));
+    let (ok, out, log) = run(&driver, &emulator, push("big/tools/retried")).await;
+    assert!(!ok, "a refused part fails the push:\n{out}");
+    assert!(log.contains("Aborting multipart upload"), "{log}");
+    let counters = emulator.counters();
+    assert_eq!(
+        counters.requests_to("PUT /v2/imagefile/{image}/_multipart_abort"),
+        1
+    );
+    let stored = data(
+        client
+            .get(&format!("/v1/images/big/tools/retried:{hash}?arch=amd64"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["uploaded"], json!(false), "{stored}");
+
+    let out = libclient(&driver, &emulator, push("big/tools/retried")).await;
+    assert!(out.contains("upload=v2-multipart/2"), "{out}");
+    let counters = emulator.counters();
+    assert_eq!(counters.images_uploaded, 2);
+    assert_eq!(
+        counters.requests_to("POST /v1/images"),
+        2,
+        "the image was reused"
+    );
+    let stored = data(
+        client
+            .get(&format!("/v1/images/big/tools/retried:{hash}?arch=amd64"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["uploaded"], json!(true), "{stored}");
+    assert_eq!(stored["tags"], json!(["latest"]), "{stored}");
     emulator.shutdown().await;
 }
