@@ -305,9 +305,11 @@ pub async fn search(
             )));
         }
     };
-    Ok(envelope::data(
-        state.library().search(&query.value, &arches, signed),
-    ))
+    Ok(envelope::data(state.library().search(
+        &query.value,
+        &arches,
+        signed,
+    )))
 }
 
 /// `GET v1/oci-redirect`: always 404, which keeps clients on the native library flow
