@@ -97,6 +97,37 @@ impl SourceFile {
     }
 }
 
+/// A snippet line longer than this many bytes is shown as a window of this size around the
+/// problem: the renderer cannot pad past column 65,535 (a one-line 100 KB JSON manifest made
+/// it panic), and no message should reprint a multi-megabyte line.
+const MAX_SNIPPET_LINE: usize = 240;
+
+impl SourceFile {
+    /// The byte range of the line holding `offset`, without its line break.
+    fn line_range(&self, offset: usize) -> (usize, usize) {
+        let starts = self.line_starts();
+        let index = starts.partition_point(|&start| start <= offset) - 1;
+        let end = starts
+            .get(index + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        (starts[index], end.max(starts[index]))
+    }
+
+    /// A window of at most [`MAX_SNIPPET_LINE`] bytes of a long line, around `offset`.
+    fn window(&self, offset: usize) -> Option<(usize, usize)> {
+        let (start, end) = self.line_range(offset);
+        if end - start <= MAX_SNIPPET_LINE {
+            return None;
+        }
+        let from = floor_char_boundary(
+            &self.text,
+            offset.saturating_sub(MAX_SNIPPET_LINE / 2).max(start),
+        );
+        let to = floor_char_boundary(&self.text, (from + MAX_SNIPPET_LINE).min(end));
+        Some((from, to))
+    }
+}
+
 impl SourceCode for SourceFile {
     fn read_span<'a>(
         &'a self,
@@ -104,6 +135,20 @@ impl SourceCode for SourceFile {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
+        let offset = floor_char_boundary(&self.text, span.offset().min(self.text.len()));
+        if let Some((from, to)) = self.window(offset) {
+            // Only the window of the one long line: its neighbours may be as long. The line
+            // and column are the span's own, as miette's reading of a whole text gives them.
+            let (line, column) = self.line_column(offset);
+            return Ok(Box::new(MietteSpanContents::new_named(
+                self.name.clone(),
+                &self.text.as_bytes()[from..to],
+                SourceSpan::new(from.into(), to - from),
+                line - 1,
+                column - 1,
+                1,
+            )));
+        }
         let inner = self
             .text
             .read_span(span, context_lines_before, context_lines_after)?;
@@ -303,9 +348,18 @@ impl miette::Diagnostic for Diagnostic {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let location = self.location.as_ref()?;
+        let offset = floor_char_boundary(
+            &location.source.text,
+            location.offset.min(location.source.text.len()),
+        );
+        // On a long line the label ends with the window `read_span` shows.
+        let len = match location.source.window(offset) {
+            Some((_, to)) => location.len.min(to - offset),
+            None => location.len,
+        };
         let span = miette::LabeledSpan::new_primary_with_span(
             self.label.clone(),
-            SourceSpan::new(location.offset.into(), location.len),
+            SourceSpan::new(offset.into(), len),
         );
         Some(Box::new(std::iter::once(span)))
     }
@@ -370,6 +424,24 @@ mod tests {
         let location = Location::of_line(&source, 2);
         assert_eq!((location.offset, location.len, location.line), (4, 3, 2));
         assert_eq!(location.to_string(), "f:2:1");
+    }
+
+    #[test]
+    fn a_problem_far_along_a_huge_line_renders_a_window_of_it() {
+        // A 200 KB one-line manifest: the renderer used to panic past column 65,535.
+        let filler = "x".repeat(100_000);
+        let text = format!("{{\"a\": \"{filler}\", \"bad\": 1, \"b\": \"{filler}\"}}\n");
+        let offset = text.find("bad").expect("bad");
+        let source = SourceFile::new("sifbake.yaml", text.clone());
+        let diagnostic = Diagnostic::error("manifest::unknown-key", "unknown key `bad`")
+            .at(Location::new(&source, offset, text.len() - offset));
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .render_report(&mut out, &diagnostic)
+            .expect("render");
+        assert!(out.contains(&format!("sifbake.yaml:1:{}", offset + 1)), "{out}");
+        assert!(out.contains("\"bad\": 1"), "{out}");
+        assert!(out.len() < 4 * MAX_SNIPPET_LINE, "{} bytes", out.len());
     }
 
     #[test]

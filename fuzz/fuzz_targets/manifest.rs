@@ -1,7 +1,7 @@
 //! The manifest loader (`project::load`: YAML, schema, targets, definition files, globs,
 //! the graph and the preflight checks) on arbitrary bytes as `sifbake.yaml`, in a
 //! repository that holds a few definition files to name. It must return diagnostics or a
-//! project, never panic.
+//! project, never panic, and every diagnostic must render as the CLI renders it.
 
 #![no_main]
 
@@ -50,5 +50,16 @@ fuzz_target!(|data: &[u8]| {
         root: Some(root.clone()),
         display_base: root.clone(),
     };
-    let _ = sifbake::project::load(&request);
+    let diagnostics = match sifbake::project::load(&request) {
+        Ok(project) => project.warnings,
+        Err(diagnostics) => diagnostics,
+    };
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    for diagnostic in &diagnostics {
+        let mut out = String::new();
+        handler
+            .render_report(&mut out, diagnostic)
+            .expect("a diagnostic renders");
+    }
 });

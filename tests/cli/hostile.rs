@@ -158,6 +158,24 @@ fn generated() -> Vec<Generated> {
             stderr: &[],
         },
         Generated {
+            name: "a warning at column 133,317 of a one-line JSON manifest",
+            files: vec![
+                (
+                    "sifbake.yaml".to_owned(),
+                    format!(
+                        "{{\"version\": 1, \"defaults\": {{\"library\": \"library://acme/tools\"}}, \"targets\": {{{}\"zz\": {{\"def\": \"defs/base.def\", \"args\": {{\"UNUSED\": \"x\"}}}}}}}}\n",
+                        (0..3_700)
+                            .map(|i| format!("\"t{i:05}\": {{\"def\": \"defs/base.def\"}}, "))
+                            .collect::<String>()
+                    ),
+                ),
+                ("defs/base.def".to_owned(), BASE_DEF.to_owned()),
+            ],
+            args: validate,
+            exit: 0,
+            stderr: &["sifbake.yaml:1:133327", "`UNUSED` is not used"],
+        },
+        Generated {
             name: "invalid UTF-8 deep in a 1 MB definition file",
             files: one_target(format!(
                 "{BASE_DEF}%post\n{}",
