@@ -167,7 +167,10 @@ fn query_keys(query: Option<&str>) -> Vec<String> {
 }
 
 fn header_names(headers: &HeaderMap) -> Vec<String> {
-    let mut names: Vec<String> = headers.keys().map(|name| name.as_str().to_owned()).collect();
+    let mut names: Vec<String> = headers
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .collect();
     names.sort();
     names.dedup();
     names
@@ -243,7 +246,10 @@ mod tests {
         )
         .unwrap();
         let text = format!("{shape:?}");
-        assert!(!text.contains("secret") && !text.contains("amd64"), "{text}");
+        assert!(
+            !text.contains("secret") && !text.contains("amd64"),
+            "{text}"
+        );
         assert_eq!(shape["libraryRef"], "string");
         assert_eq!(shape["builderRequirements"], "object");
         assert_eq!(shape["builderRequirements.arch"], "string");
