@@ -439,7 +439,10 @@ mod tests {
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
             .render_report(&mut out, &diagnostic)
             .expect("render");
-        assert!(out.contains(&format!("sifbake.yaml:1:{}", offset + 1)), "{out}");
+        assert!(
+            out.contains(&format!("sifbake.yaml:1:{}", offset + 1)),
+            "{out}"
+        );
         assert!(out.contains("\"bad\": 1"), "{out}");
         assert!(out.len() < 4 * MAX_SNIPPET_LINE, "{} bytes", out.len());
     }

@@ -9,6 +9,9 @@ mod build;
 mod cancellation;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
+/// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
+/// reading of definition files: the corpus, and a seeded differential fuzz.
+mod defparse_oracle;
 /// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
 /// table in RELIABILITY.md is rendered from it.
 mod fault_matrix;
@@ -31,9 +34,6 @@ mod secrets;
 mod transport;
 /// `sifbake validate` on examples/ and on generated trees.
 mod validate;
-/// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
-/// reading of definition files: the corpus, and a seeded differential fuzz.
-mod defparse_oracle;
 /// The wire comparison: sifbake's requests against those of Sylabs' own clients, as the
 /// emulator records them.
 mod wire;
