@@ -14,7 +14,7 @@
 //!   overrides an earlier one (the model keeps both, `Stage::header_value` reads the last).
 
 use super::error::{DefError, ErrorKind, HEADER_KEYWORDS, closest};
-use super::lines::Line;
+use super::lines::{Line, go_lowercase};
 use super::model::{HeaderField, Span};
 
 /// `validHeaders` from SingularityCE's parser (lowercase), without the `otherurl&n` pattern.
@@ -112,7 +112,7 @@ pub(crate) fn parse_header(lines: &[Line<'_>]) -> (Vec<HeaderField>, Vec<DefErro
                         line.span_of(value)
                     };
                     (
-                        key_text.to_lowercase(),
+                        go_lowercase(key_text),
                         value.to_owned(),
                         *line,
                         key_span,

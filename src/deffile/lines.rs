@@ -136,6 +136,21 @@ pub(crate) fn point_span(text: &str, offset: usize) -> Span {
     }
 }
 
+/// Lowercases `text` as Go's `strings.ToLower` does, which SingularityCE applies to header
+/// keywords and section names.
+///
+/// Go maps rune by rune with simple case mappings, so `İ` (U+0130) becomes `i`, where Rust's
+/// `to_lowercase` follows the full mapping to `i` and a combining dot. Every other character
+/// with a lowercase form maps to one character in both.
+pub(crate) fn go_lowercase(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let lower = if c == '\u{130}' { 'i' } else { c };
+            lower.to_lowercase()
+        })
+        .collect()
+}
+
 /// Returns true if and only if `c` is in RE2's `\s` class (`[\t\n\f\r ]`; not `\v`).
 pub(crate) fn is_regex_space(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ')
@@ -186,6 +201,13 @@ mod tests {
         let span = index.span(5, 1);
         assert_eq!((span.line, span.column), (2, 2));
         assert_eq!(index.span(0, 0).line, 1);
+    }
+
+    #[test]
+    fn lowercase_like_go() {
+        assert_eq!(go_lowercase("İnclude"), "include");
+        assert_eq!(go_lowercase("FİLES"), "files");
+        assert_eq!(go_lowercase("\u{212a}\u{17f}É"), "k\u{17f}é");
     }
 
     #[test]

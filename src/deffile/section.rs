@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::error::{DefError, ErrorKind, SECTION_NAMES, closest};
 use super::files::files_entry;
-use super::lines::Line;
+use super::lines::{Line, go_lowercase};
 use super::model::{FileEntry, Section, Span};
 
 /// `validSections` in `deffile.go`; `files` and `labels` are handled apart from the scripts.
@@ -84,7 +84,7 @@ pub(crate) fn parse_section<'a>(
         Some((name, arguments)) => (name, Some(arguments)),
         None => (after_percent, None),
     };
-    let name = name_raw.to_lowercase();
+    let name = go_lowercase(name_raw);
 
     if first_of_header_less && body_lines.iter().all(|body| body.text.trim().is_empty()) {
         errors.push(DefError::new(
