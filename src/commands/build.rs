@@ -197,7 +197,10 @@ async fn build_with(
         }
     };
     let plan = match gathered.plan(project, &args.selection.targets, Some(&lookups)) {
-        Ok(plan) => plan,
+        Ok(mut plan) => {
+            plan.notes.extend(lookups.notes());
+            plan
+        }
         Err(diagnostics) => {
             reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);

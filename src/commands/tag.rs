@@ -90,7 +90,10 @@ async fn tag(
         }
     };
     let mut plan = match gathered.plan(&project, &args.targets, Some(&lookups)) {
-        Ok(plan) => plan,
+        Ok(mut plan) => {
+            plan.notes.extend(lookups.notes());
+            plan
+        }
         Err(diagnostics) => {
             services.close().await;
             reports.diagnostics(out, &diagnostics)?;
@@ -102,15 +105,18 @@ async fn tag(
     for target in &mut plan.targets {
         for image in &mut target.images {
             if image.action == Action::Build {
-                missing.push(format!(
-                    "`{}` ({}): no image tagged {}",
-                    target.name,
-                    image.arch,
-                    image
-                        .digest_tag
-                        .as_deref()
-                        .unwrap_or("with its input digest")
-                ));
+                let tag = image.digest_tag.as_deref();
+                let incomplete = tag
+                    .is_some_and(|tag| lookups.is_incomplete(&target.reference, &image.arch, tag));
+                let tag = tag.unwrap_or("with its input digest");
+                missing.push(if incomplete {
+                    format!(
+                        "`{}` ({}): the image tagged {tag} is a record whose upload never completed",
+                        target.name, image.arch
+                    )
+                } else {
+                    format!("`{}` ({}): no image tagged {tag}", target.name, image.arch)
+                });
                 image.action = Action::Skip;
                 image.tags.clear();
                 image.lookup = Lookup::Missing;

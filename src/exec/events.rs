@@ -188,6 +188,8 @@ pub enum FailReason {
     },
     /// The library has no image for the build's checksum (or digest tag).
     ImageMissing { container: String, tag: String },
+    /// The library holds a record of the build's image, but its upload never completed.
+    ImageIncomplete { container: String, tag: String },
     /// The executor itself failed (a job task panicked).
     Internal { detail: String },
     /// A `From:` could not be pinned to a dependency's image; nothing was submitted.

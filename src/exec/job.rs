@@ -340,6 +340,7 @@ mod tests {
             size: 100,
             container_id: "container".into(),
             arch: Some("amd64".into()),
+            uploaded: true,
         }
     }
 

@@ -428,6 +428,12 @@ async fn publish<B: BuildService, L: Library>(
             tag,
         });
     };
+    if !image.uploaded {
+        return Err(FailReason::ImageIncomplete {
+            container: job.container.path(),
+            tag,
+        });
+    }
     let hash_matches = info
         .image_checksum
         .as_ref()

@@ -428,6 +428,9 @@ pub fn fail_reason(reason: &FailReason) -> String {
         FailReason::ImageMissing { container, tag } => {
             format!("the library has no image {container}:{tag} after the build; no tag was set")
         }
+        FailReason::ImageIncomplete { container, tag } => format!(
+            "the library's image {container}:{tag} was never completely uploaded after the build; no tag was set"
+        ),
         FailReason::Internal { detail } => format!("internal error: {detail}"),
         FailReason::Pin { error } => format!("cannot pin a base image: {error}"),
         FailReason::Service { error } => fault(error),

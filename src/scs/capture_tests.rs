@@ -205,6 +205,7 @@ async fn tags_send_bearer_and_no_content_type() {
         size: 0,
         container_id: "c1".into(),
         arch: None,
+        uploaded: true,
     };
     let container = LibraryRef::parse("acme/tools/base").unwrap_or_else(|e| panic!("{e}"));
     client

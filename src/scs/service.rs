@@ -74,6 +74,10 @@ pub struct Image {
     /// The id of the container the image belongs to (tags are set through it).
     pub container_id: String,
     pub arch: Option<String>,
+    /// The image's file is complete in the library. A record whose upload never finished
+    /// (a 0-byte image, one whose file the library lost) counts as missing: it is rebuilt,
+    /// never tagged.
+    pub uploaded: bool,
 }
 
 /// Why a service call failed.

@@ -145,6 +145,12 @@ pub struct ImageWire {
     pub container: String,
     #[serde(alias = "Arch")]
     pub arch: Option<String>,
+    /// Sylabs' library and its clients (`Image.Uploaded`, scs-library-client models.go).
+    #[serde(alias = "Uploaded")]
+    pub uploaded: Option<bool>,
+    /// What some third-party libraries report instead (`completed`, `broken`, ...).
+    #[serde(rename = "uploadState", alias = "UploadState", alias = "upload_state")]
+    pub upload_state: Option<String>,
 }
 
 impl ImageWire {
@@ -162,6 +168,12 @@ impl ImageWire {
                 .unwrap_or(0),
             container_id: self.container,
             arch: self.arch.filter(|arch| !arch.is_empty()),
+            // Only a positive word counts: a library that says neither is not trusted
+            // with a release tag.
+            uploaded: self.uploaded == Some(true)
+                || self
+                    .upload_state
+                    .is_some_and(|state| state.eq_ignore_ascii_case("completed")),
         })
     }
 }
@@ -329,8 +341,35 @@ mod tests {
                 size: 42,
                 container_id: "c1".into(),
                 arch: None,
+                uploaded: true,
             })
         );
+    }
+
+    #[test]
+    fn an_image_is_complete_only_when_the_library_says_so() {
+        let uploaded = |value: serde_json::Value| {
+            serde_json::from_value::<ImageWire>(value)
+                .expect("decodes")
+                .into_domain()
+                .expect("has ids")
+                .uploaded
+        };
+        let base = |extra: serde_json::Value| {
+            let mut image = json!({"id": "i", "container": "c", "hash": "sha256.0", "size": 0});
+            image
+                .as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            image
+        };
+        assert!(uploaded(base(json!({"uploaded": true}))));
+        assert!(!uploaded(base(json!({"uploaded": false}))));
+        assert!(!uploaded(base(json!({}))));
+        assert!(uploaded(base(json!({"uploadState": "completed"}))));
+        assert!(uploaded(base(json!({"uploadState": "COMPLETED"}))));
+        assert!(!uploaded(base(json!({"uploadState": "broken"}))));
+        assert!(!uploaded(base(json!({"uploadState": "initialized"}))));
     }
 
     #[test]

@@ -21,6 +21,8 @@ mod github_api;
 mod hostile;
 /// `sifbake inspect`.
 mod inspect;
+/// Only images whose upload completed count as existing.
+mod library_state;
 /// Paths that leave the repository are refused before anything is uploaded.
 mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.

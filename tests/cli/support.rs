@@ -278,6 +278,55 @@ impl Emulated {
             .env("SYLABS_TOKEN", &self.token)
     }
 
+    /// Creates an image record whose file is never uploaded (as a client that died mid-push
+    /// leaves one) under `entity/collection/container`, tagged `tag` for `arch` with the
+    /// library's own endpoints; returns the record's id.
+    pub fn seed_incomplete_image(&self, container: &str, tag: &str, arch: &str) -> String {
+        let (entity, rest) = container
+            .split_once('/')
+            .expect("entity/collection/container");
+        let (collection, name) = rest.split_once('/').expect("collection/container");
+        // reqwest is built without a default TLS provider (sifbake installs ring itself).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        self.runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let post = |path: String, body: serde_json::Value| {
+                let request = client
+                    .post(format!("{}/{path}", self.url()))
+                    .bearer_auth(&self.token)
+                    .json(&body);
+                async move {
+                    let response = request.send().await.expect("library request");
+                    assert!(response.status().is_success(), "{path}: {}", response.status());
+                    let body: serde_json::Value = response.json().await.expect("json");
+                    body["data"]["id"].as_str().unwrap_or_default().to_owned()
+                }
+            };
+            let entity = post("v1/entities".into(), serde_json::json!({"name": entity})).await;
+            let collection = post(
+                "v1/collections".into(),
+                serde_json::json!({"name": collection, "entity": entity}),
+            )
+            .await;
+            let container = post(
+                "v1/containers".into(),
+                serde_json::json!({"name": name, "collection": collection}),
+            )
+            .await;
+            let image = post(
+                "v1/images".into(),
+                serde_json::json!({"hash": format!("sha256.{}", "0".repeat(64)), "container": container}),
+            )
+            .await;
+            post(
+                format!("v2/tags/{container}"),
+                serde_json::json!({"Tag": tag, "Arch": arch, "ImageID": image}),
+            )
+            .await;
+            image
+        })
+    }
+
     /// Looks an image up in the emulator's library, through sifbake's own client.
     pub fn image(&self, container: &str, tag: &str, arch: &str) -> Option<sifbake::scs::Image> {
         use sifbake::scs::Library;

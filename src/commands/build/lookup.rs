@@ -27,6 +27,8 @@ pub struct Lookups {
     /// (container path, arch, digest tag) of every image found, for the plan's seam.
     by_tag: BTreeSet<(String, String, String)>,
     asked: usize,
+    /// (container path, arch, digest tag) of image records whose upload never completed.
+    incomplete: BTreeSet<(String, String, String)>,
 }
 
 impl Lookups {
@@ -45,6 +47,26 @@ impl Lookups {
                     .map(|found| ((target.name.clone(), image.arch.clone()), found.clone()))
             })
             .collect()
+    }
+
+    /// The plan's notes about what was found: image records the library holds but whose
+    /// upload never completed, which count as missing.
+    pub fn notes(&self) -> Vec<String> {
+        self.incomplete
+            .iter()
+            .map(|(path, arch, tag)| {
+                format!(
+                    "the library holds {path}:{tag} ({arch}) but its upload never completed; it counts as missing: it is built again, and nothing is tagged onto it"
+                )
+            })
+            .collect()
+    }
+
+    /// Whether the library's image under this digest tag is a record whose upload never
+    /// completed.
+    pub fn is_incomplete(&self, reference: &LibraryRef, arch: &str, tag: &str) -> bool {
+        self.incomplete
+            .contains(&(reference.path(), arch.to_owned(), tag.to_owned()))
     }
 
     /// Returns how many lookups were made and how many found an image.
@@ -120,9 +142,15 @@ pub async fn prefetch<L: Library + 'static>(
         let Ok((name, reference, arch, tag, result)) = joined else {
             continue;
         };
-        if let Some(image) = result? {
-            lookups.by_tag.insert((reference.path(), arch.clone(), tag));
-            lookups.by_target.insert((name, arch), image);
+        match result? {
+            Some(image) if image.uploaded => {
+                lookups.by_tag.insert((reference.path(), arch.clone(), tag));
+                lookups.by_target.insert((name, arch), image);
+            }
+            Some(_) => {
+                lookups.incomplete.insert((reference.path(), arch, tag));
+            }
+            None => {}
         }
     }
     Ok(lookups)

@@ -115,6 +115,7 @@ fn existing_image() -> Image {
         size: 4242,
         container_id: "acme/tools/base".into(),
         arch: Some(ARCH.into()),
+        uploaded: true,
     }
 }
 

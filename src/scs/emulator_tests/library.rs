@@ -130,6 +130,7 @@ async fn a_tag_for_an_unknown_container_is_an_error_with_context() {
         size: 0,
         container_id: "no-such-container".into(),
         arch: None,
+        uploaded: true,
     };
     let error = err(connection
         .library

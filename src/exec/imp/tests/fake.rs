@@ -334,6 +334,7 @@ impl Library for Fake {
                 size: b.script.size + u64::from(b.script.wrong_size_in_library),
                 container_id: container.path(),
                 arch: Some(arch.to_owned()),
+                uploaded: true,
             })
             .next_back();
         Ok(image)

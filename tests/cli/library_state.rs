@@ -1,0 +1,85 @@
+//! What sifbake trusts in the library: only images whose upload completed count as existing.
+
+use serde_json::Value;
+
+use crate::support::{Emulated, Repo};
+
+const MANIFEST: &str = "version: 1\ndefaults:\n  library: library://acme/state\ntargets:\n  base:\n    def: base.def\n";
+const DEF: &str = "Bootstrap: docker\nFrom: alpine:3.20\n";
+
+fn digest_tag(emulated: &Emulated, repo: &Repo) -> String {
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["plan", "--format", "json", "--default-branch", "main"])
+        .run()
+        .expect_code(0);
+    let plan: Value = serde_json::from_str(&run.stdout()).expect("plan JSON");
+    plan["targets"][0]["images"][0]["digest_tag"]
+        .as_str()
+        .expect("digest tag")
+        .to_owned()
+}
+
+#[test]
+fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
+    let emulated = Emulated::start();
+    let repo = Repo::empty();
+    repo.commit_files("base", &[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
+    let tag = digest_tag(&emulated, &repo);
+    // A 0-byte record under the digest tag: what an interrupted push leaves behind.
+    let stale = emulated.seed_incomplete_image("acme/state/base", &tag, "amd64");
+
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["build", "--format", "json", "--default-branch", "main"])
+        .run()
+        .expect_code(0);
+    let result: Value = serde_json::from_str(&run.stdout()).expect("result JSON");
+    let image = &result["targets"][0]["images"][0];
+    assert_eq!(image["status"], "built", "{}", run.stderr());
+    assert!(
+        run.stderr().contains("upload never completed"),
+        "the plan says why it builds:\n{}",
+        run.stderr()
+    );
+    let tagged = emulated
+        .image("acme/state/base", "main", "amd64")
+        .expect("main is set");
+    assert_ne!(
+        tagged.id, stale,
+        "main names the new build, not the stale record"
+    );
+    assert!(tagged.uploaded);
+    let by_digest = emulated
+        .image("acme/state/base", &tag, "amd64")
+        .expect("the digest tag is set");
+    assert_eq!(
+        by_digest.id, tagged.id,
+        "the digest tag moved to the complete image"
+    );
+}
+
+#[test]
+fn tag_never_promotes_an_image_whose_upload_never_completed() {
+    let emulated = Emulated::start();
+    let repo = Repo::empty();
+    repo.commit_files("base", &[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
+    let tag = digest_tag(&emulated, &repo);
+    let stale = emulated.seed_incomplete_image("acme/state/base", &tag, "amd64");
+
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["tag", "--format", "json", "--ref", "refs/tags/v1.0.0"])
+        .run()
+        .expect_code(1);
+    assert!(
+        run.stderr().contains("upload never completed"),
+        "{}",
+        run.stderr()
+    );
+    let release = emulated.image("acme/state/base", "1.0.0", "amd64");
+    assert!(
+        release.is_none_or(|image| image.id != stale),
+        "the release tag is never set on the incomplete image"
+    );
+}
