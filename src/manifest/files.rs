@@ -19,6 +19,8 @@ pub enum PathProblem {
     Absolute { path: String },
     #[error("`{path}` leaves the repository")]
     Escapes { path: String },
+    #[error("`{path}` is inside the repository's `.git` directory")]
+    GitDirectory { path: String },
     #[error("`{pattern}` is not a valid glob: {message}")]
     InvalidGlob { pattern: String, message: String },
     #[error("`{path}` matches no file")]
@@ -45,6 +47,11 @@ impl PathProblem {
                 "sifbake never uploads files from outside the repository; copy the file into \
                  the repository instead of linking to it"
             }
+            PathProblem::GitDirectory { .. } => {
+                "sifbake never reads or uploads `.git`: it holds the repository's configuration \
+                 and, in CI, credentials (actions/checkout keeps the job's token in \
+                 `.git/config`); name the files the build needs instead"
+            }
             PathProblem::InvalidGlob { .. } => "check the brackets and braces of the pattern",
             PathProblem::NoMatch { .. } => {
                 "paths are relative to the target's context directory (the definition \
@@ -59,6 +66,18 @@ impl PathProblem {
 /// `filepath.Glob`, which SingularityCE uses for `%files`, understands it.
 pub fn is_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
+}
+
+/// Fails if the repository-relative `path` (as written by the user, `source`) names the
+/// `.git` directory, a `.git` file (a submodule's or worktree's link to its git directory),
+/// or anything under them.
+fn refuse_git(path: &str, source: &str) -> Result<(), PathProblem> {
+    if path.split('/').any(|component| component == ".git") {
+        return Err(PathProblem::GitDirectory {
+            path: source.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Joins a repository-relative directory and a relative path, resolving `.` and `..`
@@ -95,6 +114,7 @@ pub fn resolve_files_source(
     source: &str,
 ) -> Result<Vec<String>, PathProblem> {
     let path = join_relative(context, source)?;
+    refuse_git(&path, source)?;
     let mut found = BTreeSet::new();
     if is_glob(&path) {
         let matcher = glob_matcher(&path)?;
@@ -125,6 +145,7 @@ pub fn resolve_input_glob(
     pattern: &str,
 ) -> Result<Vec<String>, PathProblem> {
     let path = join_relative(base, pattern)?;
+    refuse_git(&path, pattern)?;
     let matcher = glob_matcher(&path)?;
     let mut found = BTreeSet::new();
     walk_matches(root, &path, &matcher, false, &mut found)?;
@@ -246,7 +267,16 @@ fn collect_kind(
                 return Ok(());
             }
             for (name, path, file_type) in read_dir_sorted(&full, relative)? {
-                let child = format!("{relative}/{name}");
+                // A directory source never brings `.git` along (a submodule's `.git` file
+                // included), as a glob never matches it.
+                if name == ".git" {
+                    continue;
+                }
+                let child = if relative.is_empty() {
+                    name
+                } else {
+                    format!("{relative}/{name}")
+                };
                 let kind = kind_of(root, &path, &child, file_type)?;
                 collect_kind(root, &child, kind, found, visited)?;
             }
@@ -319,7 +349,13 @@ fn check_inside(root: &Path, full: &Path, relative: &str) -> Result<(), PathProb
         path: root.display().to_string(),
         source,
     })?;
-    if target.starts_with(&root) {
+    if let Ok(inside) = target.strip_prefix(&root) {
+        // A link into `.git` is as much a way to upload it as naming it.
+        if inside.components().any(|part| part.as_os_str() == ".git") {
+            return Err(PathProblem::GitDirectory {
+                path: relative.to_owned(),
+            });
+        }
         Ok(())
     } else {
         Err(PathProblem::SymlinkEscapes {
@@ -461,6 +497,47 @@ mod tests {
         assert!(matches!(
             join_relative("defs", "/etc/passwd"),
             Err(PathProblem::Absolute { .. })
+        ));
+    }
+
+    #[test]
+    fn nothing_under_git_is_ever_an_input() {
+        let dir = tree(&[
+            ".git/config",
+            ".git/HEAD",
+            "defs/a.def",
+            "sub/.git",
+            "sub/file.txt",
+            "top.txt",
+        ]);
+        let root = dir.path();
+        for (context, source) in [
+            ("defs", "../.git/config"),
+            ("", ".git"),
+            ("", ".git/*"),
+            ("", "sub/.git"),
+            ("defs", "../.git/../.git/HEAD"),
+        ] {
+            assert!(
+                matches!(
+                    resolve_files_source(root, context, source),
+                    Err(PathProblem::GitDirectory { .. })
+                ),
+                "{context} {source}"
+            );
+        }
+        assert!(matches!(
+            resolve_input_glob(root, "", ".git/**"),
+            Err(PathProblem::GitDirectory { .. })
+        ));
+        // The whole repository as a source: everything but `.git`, with clean paths.
+        let all = resolve_files_source(root, "defs", "..").expect("root");
+        assert_eq!(all, ["defs/a.def", "sub/file.txt", "top.txt"]);
+        // A link into `.git` is refused like the path itself.
+        std::os::unix::fs::symlink(root.join(".git/config"), root.join("cfg")).expect("link");
+        assert!(matches!(
+            resolve_files_source(root, "", "cfg"),
+            Err(PathProblem::GitDirectory { .. })
         ));
     }
 

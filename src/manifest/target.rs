@@ -538,6 +538,7 @@ pub(super) fn path_diagnostic(problem: &PathProblem, at: Location) -> Diagnostic
         PathProblem::Absolute { .. }
         | PathProblem::Escapes { .. }
         | PathProblem::SymlinkEscapes { .. } => "path::outside-repository",
+        PathProblem::GitDirectory { .. } => "path::git-directory",
         PathProblem::InvalidGlob { .. } => "path::invalid-glob",
         PathProblem::NoMatch { .. } => "path::no-match",
         PathProblem::Unreadable { .. } => "path::unreadable",
