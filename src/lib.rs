@@ -22,6 +22,7 @@ pub mod plan;
 pub mod project;
 pub mod report;
 pub mod scs;
+pub mod secrets;
 pub mod settings;
 pub mod tags;
 

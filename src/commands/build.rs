@@ -31,6 +31,8 @@ use crate::report::ci::CiLog;
 use crate::report::logs::LogFiles;
 use crate::report::plan::write_text;
 use crate::report::result::ResultDocument;
+use crate::scs::Token;
+use crate::secrets::Redactor;
 use crate::settings::Settings;
 
 /// At most this many builds at once unless `--jobs` says otherwise (DESIGN.md, "Execution").
@@ -261,6 +263,7 @@ async fn build_with(
     };
     options.fail_fast = args.fail_fast;
     options.library_url = Some(services.library_url.clone());
+    options.redactor = Redactor::new(services.token.iter().map(Token::expose));
     options.cancel = context.cancel.clone();
 
     let logs = LogFiles::new(

@@ -19,6 +19,8 @@ use crate::plan::{Action, Lookup};
 use crate::report::build::write_summary;
 use crate::report::logs::LogFiles;
 use crate::report::result::ResultDocument;
+use crate::scs::Token;
+use crate::secrets::Redactor;
 use crate::settings::Settings;
 
 /// Runs `sifbake tag`.
@@ -150,6 +152,7 @@ async fn tag(
     let mut options = ExecOptions::new(scratch.path().to_path_buf());
     options.jobs = super::build::DEFAULT_MAX_JOBS;
     options.library_url = Some(services.library_url.clone());
+    options.redactor = Redactor::new(services.token.iter().map(Token::expose));
     let run = super::build::run_jobs(
         settings,
         out.stderr,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::scs::ServiceError;
+use crate::secrets::Redactor;
 
 /// The settings of one run.
 #[derive(Clone, Debug)]
@@ -29,6 +30,8 @@ pub struct ExecOptions {
     pub poll: PollPolicy,
     /// The longest a clean-up call (cancelling a build, deleting a context) may take.
     pub cleanup_timeout: Duration,
+    /// Masks the secrets sifbake holds in build logs, whatever the builder echoes.
+    pub redactor: Redactor,
 }
 
 impl ExecOptions {
@@ -50,6 +53,7 @@ impl ExecOptions {
             poll: PollPolicy::default(),
             // SingularityCE gives its cancel request 5 s (PROTOCOL.md §2.4).
             cleanup_timeout: Duration::from_secs(5),
+            redactor: Redactor::default(),
         }
     }
 }

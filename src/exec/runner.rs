@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::secrets::LineRedactor;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::{Instant, sleep, timeout};
 use tokio_util::sync::CancellationToken;
@@ -335,19 +336,25 @@ async fn stream_log<B: BuildService, L: Library>(
     let (sender, mut receiver) = mpsc::channel(LOG_BUFFER);
     let stream = shared.build.stream_log(build_id, sender);
     tokio::pin!(stream);
+    // Masked here, where the builder's text enters: every report then sees it masked.
+    let mut lines = LineRedactor::new(shared.options.redactor.clone());
+    let emit = |chunk: Option<String>| {
+        if let Some(chunk) = chunk {
+            shared.emitter.emit(EventKind::Log { job: job.id, chunk });
+        }
+    };
     let result = loop {
         tokio::select! {
             biased;
-            Some(chunk) = receiver.recv() => {
-                shared.emitter.emit(EventKind::Log { job: job.id, chunk });
-            }
+            Some(chunk) = receiver.recv() => emit(lines.push(&chunk)),
             result = &mut stream => break result,
         }
     };
     // Chunks sent just before the stream ended.
     while let Ok(chunk) = receiver.try_recv() {
-        shared.emitter.emit(EventKind::Log { job: job.id, chunk });
+        emit(lines.push(&chunk));
     }
+    emit(lines.finish());
     match result {
         Ok(()) => true,
         Err(error) => {

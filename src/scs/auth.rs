@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::secrets::Redactor;
+
 /// The variable the scs-build CLI reads the token from.
 pub const SYLABS_AUTH_TOKEN: &str = "SYLABS_AUTH_TOKEN";
 /// The variable DESIGN.md documents for sifbake.
@@ -57,9 +59,10 @@ impl Token {
         &self.0
     }
 
-    /// Returns `text` with every occurrence of the token replaced by `***`.
+    /// Returns `text` with the token, and every piece of it long enough to matter, masked
+    /// (see [`crate::secrets`]).
     pub fn redact(&self, text: &str) -> String {
-        text.replace(self.0.as_str(), "***")
+        Redactor::new([self.0.as_str()]).redact(text).into_owned()
     }
 }
 

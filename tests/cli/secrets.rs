@@ -334,6 +334,46 @@ fn the_token_never_shows_in_any_output() {
         &[ci.dir.path(), logs.path(), root],
     );
 
+    // The builder echoes the token in its build log, whole and cut short, as a careless
+    // `%post` would: the log reaches stderr, the log files, JUnit and the step summary.
+    emulated.add_rule(FaultRule::new(
+        "POST v1/build",
+        Some(1),
+        FaultAction::FailBuild {
+            reason: format!(
+                "curl -H 'Authorization: Bearer {CANARY}' failed; retried with {}",
+                &CANARY[..CANARY.len() - 3]
+            ),
+        },
+    ));
+    let ci = Ci::github(&sha);
+    let junit = logs.path().join("junit.xml");
+    let run = ci
+        .apply(emulated.sifbake(root))
+        .args([
+            "build",
+            "--all",
+            "-vv",
+            "--targets",
+            "base",
+            "--log-dir",
+            log_dir,
+        ])
+        .arg("--junit")
+        .arg(&junit)
+        .run()
+        .expect_code(1);
+    canary.run(
+        "build (token in the build log)",
+        &run,
+        &[ci.dir.path(), logs.path(), root],
+    );
+    assert!(
+        std::fs::read_to_string(logs.path().join("logs/base-amd64.log"))
+            .is_ok_and(|log| log.contains("Authorization: Bearer ***")),
+        "the log is kept, masked"
+    );
+
     // A token from `--token-file`, and one from `remote.yaml`, with the environment empty.
     let secrets = tempfile::tempdir().expect("secrets");
     let token_file = secrets.path().join("token");
