@@ -70,6 +70,35 @@ pub enum ReadError {
     Io(std::io::Error),
     /// The file is not UTF-8; the diagnostic points at the first bad byte.
     Encoding(Diagnostic),
+    /// Not a file sifbake reads: not a regular file (a FIFO would hang, a device read on
+    /// for ever), or larger than [`MAX_USER_FILE`]. The text says which, and what it is.
+    Unsuitable(String),
+}
+
+/// The largest manifest or definition file read, far beyond any real one (the largest of
+/// the 523 corpus files is under 100 KB): a wrong file must not take the machine's memory.
+pub const MAX_USER_FILE: u64 = 16 * 1024 * 1024;
+
+/// What `ReadError::Unsuitable` asks the user to do.
+pub const UNSUITABLE_HELP: &str =
+    "sifbake reads manifests and definition files only from regular files of at most 16 MiB";
+
+/// Names a file type that is not a regular file.
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 impl SourceFile {
@@ -80,7 +109,33 @@ impl SourceFile {
         name: String,
         code: &'static str,
     ) -> Result<Arc<Self>, ReadError> {
-        let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+        use std::io::Read;
+        // The type first, without opening: opening a FIFO blocks until a writer comes.
+        let metadata = std::fs::metadata(path).map_err(ReadError::Io)?;
+        if !metadata.is_file() {
+            return Err(ReadError::Unsuitable(format!(
+                "it is {}, not a regular file",
+                file_kind(metadata.file_type())
+            )));
+        }
+        let too_large = |size: u64| {
+            ReadError::Unsuitable(format!(
+                "it is {} MiB, more than the {} MiB sifbake reads",
+                size.div_ceil(1024 * 1024),
+                MAX_USER_FILE / (1024 * 1024)
+            ))
+        };
+        if metadata.len() > MAX_USER_FILE {
+            return Err(too_large(metadata.len()));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+        // A file growing while read stops at the limit all the same.
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_USER_FILE + 1).read_to_end(&mut bytes))
+            .map_err(ReadError::Io)?;
+        if bytes.len() as u64 > MAX_USER_FILE {
+            return Err(too_large(bytes.len() as u64));
+        }
         match String::from_utf8(bytes) {
             Ok(text) => Ok(SourceFile::new(name, text)),
             Err(error) => {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Output;
 use crate::cli::{Format, InspectArgs};
 use crate::deffile;
-use crate::diagnostic::{Diagnostic, ReadError, SourceFile};
+use crate::diagnostic::{Diagnostic, ReadError, SourceFile, UNSUITABLE_HELP};
 use crate::exit;
 use crate::report::reading::DefinitionReading;
 use crate::settings::Settings;
@@ -39,6 +39,15 @@ pub fn run(settings: &Settings, args: &InspectArgs, out: &mut Output<'_>) -> io:
             return Ok(exit::BAD_INPUT);
         }
         Err(ReadError::Encoding(diagnostic)) => {
+            out.diagnostics(&[diagnostic])?;
+            return Ok(exit::BAD_INPUT);
+        }
+        Err(ReadError::Unsuitable(why)) => {
+            let diagnostic = Diagnostic::error(
+                "deffile::unsuitable",
+                format!("cannot read definition file `{shown}`: {why}"),
+            )
+            .help(UNSUITABLE_HELP);
             out.diagnostics(&[diagnostic])?;
             return Ok(exit::BAD_INPUT);
         }

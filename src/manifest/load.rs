@@ -15,7 +15,7 @@ use super::suggest::did_you_mean;
 use super::tag_rule::{self, Condition, TagRule, TagRuleKind};
 use super::target::{self, TargetContext};
 use super::yaml;
-use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile, has_errors};
+use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile, UNSUITABLE_HELP, has_errors};
 use crate::libref::{self, RefPart};
 
 /// The manifest versions this sifbake reads.
@@ -61,6 +61,13 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
                 ),
             ],
             ReadError::Encoding(diagnostic) => vec![diagnostic],
+            ReadError::Unsuitable(why) => vec![
+                Diagnostic::error(
+                    "manifest::unsuitable",
+                    format!("cannot read manifest `{shown}`: {why}"),
+                )
+                .help(UNSUITABLE_HELP),
+            ],
         },
     )?;
 

@@ -15,7 +15,7 @@ use super::schema::TargetSpec;
 use super::tag_rule;
 use super::yaml;
 use crate::deffile;
-use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile};
+use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile, UNSUITABLE_HELP};
 use crate::libref::{self, LibraryRef};
 
 /// What every target of one manifest shares.
@@ -303,6 +303,17 @@ fn build(
         }
         Err(ReadError::Encoding(diagnostic)) => {
             diagnostics.push(diagnostic);
+            return None;
+        }
+        Err(ReadError::Unsuitable(why)) => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::def-unsuitable",
+                    format!("cannot read definition file `{shown}`: {why}"),
+                )
+                .at(resolved.def_at)
+                .help(UNSUITABLE_HELP),
+            );
             return None;
         }
     };

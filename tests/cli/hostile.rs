@@ -327,3 +327,61 @@ fn is_location(text: &str) -> bool {
 fn the_case_table_in_reliability_md_is_generated() {
     check_generated("hostile-cases", &render_cases());
 }
+
+/// Files that are not regular files, or far too large, are refused by type and size before
+/// they are opened or read: a FIFO used to hang, `/dev/zero` to read for ever, a 2 GB file
+/// to take gigabytes of memory.
+#[test]
+fn special_and_huge_files_are_refused_with_what_they_are() {
+    let dir = tree(&[(
+        "sifbake.yaml",
+        &format!("{MANIFEST_HEAD}  base:\n    def: defs/base.def\n"),
+    )]);
+    let root = dir.path();
+    fs::create_dir_all(root.join("defs")).expect("mkdir");
+    let expect = |args: &[&str], wanted: &[&str]| {
+        let run = Sifbake::new(root)
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .run();
+        assert_eq!(run.code(), 2, "{args:?}\n{}", run.stderr());
+        for text in wanted {
+            assert!(
+                run.stderr().contains(text),
+                "{args:?} lacks `{text}`:\n{}",
+                run.stderr()
+            );
+        }
+    };
+
+    // `inspect` reads any path it is given; `validate` refuses the link as leaving the
+    // repository before its type matters.
+    std::os::unix::fs::symlink("/dev/zero", root.join("defs/zero.def")).expect("link");
+    expect(
+        &["inspect", "defs/zero.def"],
+        &["defs/zero.def", "a character device, not a regular file"],
+    );
+
+    let status = std::process::Command::new("mkfifo")
+        .arg(root.join("defs/base.def"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    expect(&["validate"], &["a named pipe (FIFO), not a regular file"]);
+    expect(&["inspect", "defs/base.def"], &["a named pipe (FIFO)"]);
+    fs::remove_file(root.join("defs/base.def")).expect("rm");
+
+    // Sparse: 17 MiB of size, no disk used.
+    let huge = fs::File::create(root.join("defs/base.def")).expect("create");
+    huge.set_len(17 * 1024 * 1024).expect("set_len");
+    expect(
+        &["validate"],
+        &["17 MiB, more than the 16 MiB sifbake reads"],
+    );
+
+    fs::create_dir_all(root.join("manifest.yaml")).expect("mkdir");
+    expect(
+        &["validate", "-f", "manifest.yaml"],
+        &["manifest.yaml", "a directory, not a regular file"],
+    );
+}
