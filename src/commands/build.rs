@@ -193,7 +193,7 @@ async fn build_with(
             reports.diagnostics(
                 out,
                 &[Diagnostic::error("service::lookup", error.to_string())
-                    .help("check the network and the library's status, then run again")],
+                    .help(services::lookup_help(&error))],
             )?;
             return Ok(exit::SERVICE);
         }

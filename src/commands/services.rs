@@ -17,6 +17,33 @@ use crate::scs::{
 };
 use crate::settings::Settings;
 
+/// What to do about a failed library lookup, by what failed: a refused token is not a
+/// network problem.
+pub fn lookup_help(error: &scs::ServiceError) -> &'static str {
+    use scs::ServiceErrorKind as Kind;
+    match &error.kind {
+        Kind::Auth => {
+            "the library refused the token: generate a new one (https://cloud.sylabs.io/auth/tokens) \
+             and set it as SYLABS_TOKEN"
+        }
+        Kind::Forbidden => {
+            "the token is valid, but its user may not read these containers: check the \
+             entity's and collection's permissions, and the `library:`/`ref:` in the manifest"
+        }
+        Kind::RateLimited => "the library is limiting requests; run again in a few minutes",
+        Kind::Protocol => {
+            "the library's answer is not what the protocol describes: check `--library-url` \
+             (or `--remote`)"
+        }
+        Kind::Status { code, .. } if *code < 500 => {
+            "the library refused the request; its message above says why"
+        }
+        Kind::Connect | Kind::Timeout | Kind::StreamDropped | Kind::Status { .. } => {
+            "check the network and the library's status, then run again"
+        }
+    }
+}
+
 /// The clients of a run, and what keeps an emulator alive while they are used.
 pub struct Services {
     pub build: Arc<BuildClient>,

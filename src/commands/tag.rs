@@ -86,7 +86,7 @@ async fn tag(
             reports.diagnostics(
                 out,
                 &[Diagnostic::error("service::lookup", error.to_string())
-                    .help("check the network and the library's status, then run again")],
+                    .help(services::lookup_help(&error))],
             )?;
             return Ok(exit::SERVICE);
         }

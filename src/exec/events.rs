@@ -241,6 +241,7 @@ pub struct ServiceFault {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FaultKind {
     Auth,
+    Forbidden,
     Connect,
     Protocol,
     RateLimited,
@@ -253,6 +254,7 @@ impl From<&ServiceError> for ServiceFault {
     fn from(error: &ServiceError) -> Self {
         let kind = match &error.kind {
             ServiceErrorKind::Auth => FaultKind::Auth,
+            ServiceErrorKind::Forbidden => FaultKind::Forbidden,
             ServiceErrorKind::Connect => FaultKind::Connect,
             ServiceErrorKind::Protocol => FaultKind::Protocol,
             ServiceErrorKind::RateLimited => FaultKind::RateLimited,

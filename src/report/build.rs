@@ -440,6 +440,9 @@ pub fn fail_reason(reason: &FailReason) -> String {
 fn fault(error: &ServiceFault) -> String {
     let kind = match &error.kind {
         FaultKind::Auth => "the token was refused".to_owned(),
+        FaultKind::Forbidden => {
+            "not allowed: the token is valid, but its user has no permission for this".to_owned()
+        }
         FaultKind::Connect => "no connection".to_owned(),
         FaultKind::Protocol => "an unexpected answer".to_owned(),
         FaultKind::RateLimited => "rate limited".to_owned(),

@@ -328,7 +328,11 @@ pub async fn verify_token(
     match result {
         Ok(()) => Ok(()),
         Err(error) => match &error.kind {
-            ServiceErrorKind::Auth | ServiceErrorKind::Status { .. } if !error.is_transient() => {
+            ServiceErrorKind::Auth
+            | ServiceErrorKind::Forbidden
+            | ServiceErrorKind::Status { .. }
+                if !error.is_transient() =>
+            {
                 Err(ConnectError::TokenRefused {
                     url: token_service.to_string(),
                     status: status_only(&error),

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::auth::Token;
 use super::retry::RetryPolicy;
 use super::service::{ServiceError, ServiceErrorKind};
-use super::wire::Envelope;
+use super::wire::{Envelope, error_message};
 
 /// The per-request timeout for REST calls, as the reference build client (PROTOCOL.md §2.1).
 /// Context uploads and the log stream have none.
@@ -274,11 +274,7 @@ impl Transport {
         let retry_after = retry_after(response.headers());
         // A body that cannot be read leaves the status as the whole message.
         let message = match response.bytes().await {
-            Ok(bytes) => serde_json::from_slice::<Envelope>(&bytes)
-                .ok()
-                .and_then(|envelope| envelope.error)
-                .and_then(|error| error.message)
-                .unwrap_or_default(),
+            Ok(bytes) => error_message(&bytes),
             Err(_) => String::new(),
         };
         self.error_for_status(status.as_u16(), &message, retry_after, doing)
@@ -305,7 +301,8 @@ impl Transport {
             format!("{status_text}: {message}")
         };
         let kind = match code {
-            401 | 403 => ServiceErrorKind::Auth,
+            401 => ServiceErrorKind::Auth,
+            403 => ServiceErrorKind::Forbidden,
             429 => ServiceErrorKind::RateLimited,
             _ => ServiceErrorKind::Status {
                 code,

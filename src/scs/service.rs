@@ -83,8 +83,11 @@ pub struct Image {
 /// Why a service call failed.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum ServiceErrorKind {
-    /// The token was refused (401/403).
+    /// The token was refused (401).
     Auth,
+    /// The token is valid, but its user may not do this (403): a permission on the entity
+    /// or collection, not a token to replace.
+    Forbidden,
     /// No connection could be made; nothing reached the service.
     Connect,
     /// The service answered with an error status.
@@ -135,7 +138,9 @@ impl ServiceError {
             | ServiceErrorKind::Timeout
             | ServiceErrorKind::StreamDropped => true,
             ServiceErrorKind::Status { code, .. } => *code >= 500,
-            ServiceErrorKind::Auth | ServiceErrorKind::Protocol => false,
+            ServiceErrorKind::Auth | ServiceErrorKind::Forbidden | ServiceErrorKind::Protocol => {
+                false
+            }
         }
     }
 
@@ -147,6 +152,7 @@ impl ServiceError {
             self.kind,
             ServiceErrorKind::Connect
                 | ServiceErrorKind::RateLimited
+                | ServiceErrorKind::Forbidden
                 | ServiceErrorKind::Status { .. }
         )
     }

@@ -30,6 +30,48 @@ pub struct Envelope {
     pub error: Option<EnvelopeError>,
 }
 
+/// The longest message taken from an error body that is not JSON (a proxy's text page).
+const MAX_PLAIN_MESSAGE: usize = 300;
+
+/// The message of an error reply, whatever its shape: the services' envelope
+/// (`{"error": {"message"}}`), a bare `{"message"}` or `{"error": "..."}` (proxies,
+/// gateways), the distribution spec's `{"errors": [{"message"}]}`, or a short plain-text
+/// body. An HTML page or an empty body gives none: the status then speaks alone.
+pub fn error_message(body: &[u8]) -> String {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        let text = |value: &serde_json::Value| value.as_str().map(str::trim).map(str::to_owned);
+        let found = value
+            .pointer("/error/message")
+            .and_then(text)
+            .or_else(|| value.get("message").and_then(text))
+            .or_else(|| value.get("error").and_then(text))
+            .or_else(|| {
+                let messages: Vec<String> = value
+                    .get("errors")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(|error| error.get("message").and_then(text))
+                    .collect();
+                (!messages.is_empty()).then(|| messages.join("; "))
+            })
+            .or_else(|| value.get("detail").and_then(text));
+        return found.unwrap_or_default();
+    }
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty());
+    match line {
+        Some(line) if !line.starts_with('<') => {
+            let mut end = line.len().min(MAX_PLAIN_MESSAGE);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = if end < line.len() { "…" } else { "" };
+            format!("{}{cut}", &line[..end])
+        }
+        _ => String::new(),
+    }
+}
+
 /// B1's body (PROTOCOL.md §2.2).
 #[derive(Debug, Serialize)]
 pub struct SubmitBody {
@@ -370,6 +412,35 @@ mod tests {
         assert!(uploaded(base(json!({"uploadState": "COMPLETED"}))));
         assert!(!uploaded(base(json!({"uploadState": "broken"}))));
         assert!(!uploaded(base(json!({"uploadState": "initialized"}))));
+    }
+
+    #[test]
+    fn error_messages_are_read_from_every_usual_shape() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"error": {"code": 403, "message": "no access to acme"}}"#,
+                "no access to acme",
+            ),
+            (r#"{"message": "quota exceeded"}"#, "quota exceeded"),
+            (r#"{"error": "upstream timeout"}"#, "upstream timeout"),
+            (
+                r#"{"errors": [{"code": "DENIED", "message": "denied"}, {"message": "twice"}]}"#,
+                "denied; twice",
+            ),
+            (r#"{"detail": "Not Found"}"#, "Not Found"),
+            (r#"{"data": null}"#, ""),
+            ("Service Unavailable\nretry later", "Service Unavailable"),
+            ("<html><body>502 Bad Gateway</body></html>", ""),
+            ("", ""),
+        ];
+        for (body, message) in cases {
+            assert_eq!(error_message(body.as_bytes()), *message, "{body}");
+        }
+        let long = "x".repeat(1000);
+        assert_eq!(
+            error_message(long.as_bytes()).chars().count(),
+            MAX_PLAIN_MESSAGE + 1
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ mod plan;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
 /// JUnit and dotenv reports.
 mod reports;
+/// What a refused service call says.
+mod service_errors;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
 /// Plain http only for loopback unless `--allow-insecure`; TLS always verified.
