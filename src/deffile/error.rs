@@ -258,12 +258,21 @@ impl From<Span> for SourceSpan {
 /// a likely typo.
 pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let word = word.to_lowercase();
+    let word_len = word.chars().count();
     candidates
         .iter()
+        // The distance is at least the difference in length: skipping candidates that cannot
+        // be close keeps a 64 KiB section name from costing millions of table cells.
+        .filter(|candidate| word_len.abs_diff(candidate.chars().count()) <= allowed(candidate))
         .map(|candidate| (edit_distance(&word, &candidate.to_lowercase()), *candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len() / 4).max(1))
+        .filter(|(distance, candidate)| *distance <= allowed(candidate))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
+}
+
+/// The largest edit distance at which `candidate` is still suggested.
+fn allowed(candidate: &str) -> usize {
+    (candidate.len() / 4).max(1)
 }
 
 /// Returns the edit distance between `a` and `b` in characters, counting a swap of two
