@@ -47,3 +47,39 @@ where
         }
     }
 }
+
+/// Calls `call` until it succeeds or fails for good, however many transient failures come
+/// first: for calls whose giving up would waste a build the service has made or is making
+/// (following a running build, finding and tagging its image). A service out for minutes
+/// during an hour-long build must not cost the build; the job's own timeout bounds the wait.
+pub(super) async fn persist<T, F, Fut>(
+    emitter: &Emitter,
+    policy: &RetryPolicy,
+    job: JobId,
+    what: RetryWhat,
+    mut call: F,
+) -> Result<T, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let mut attempt: u32 = 1;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if error.is_transient() => {
+                let delay = policy.delay(attempt, &error);
+                emitter.emit(EventKind::Retrying {
+                    job,
+                    what,
+                    attempt,
+                    delay,
+                    error: (&error).into(),
+                });
+                sleep(delay).await;
+                attempt = attempt.saturating_add(1);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

@@ -23,7 +23,7 @@ use super::events::{BuiltImage, Emitter, EventKind, FailReason, Outcome, RetryWh
 use super::job::{Job, JobAction};
 use super::options::ExecOptions;
 use super::pin::{self, PinSource};
-use super::retry::retry;
+use super::retry::{persist, retry};
 
 /// Log chunks buffered between the log stream and the event channel.
 const LOG_BUFFER: usize = 64;
@@ -379,31 +379,23 @@ async fn wait_complete<B: BuildService, L: Library>(
     job: &Job,
     build_id: &str,
 ) -> Result<BuildInfo, ServiceError> {
-    let policy = &shared.options.retry;
     let mut delay = shared.options.poll.initial;
-    let mut failures = 0;
     loop {
-        match shared.build.status(build_id).await {
-            Ok(info) if info.complete => return Ok(info),
-            Ok(_) => {
-                failures = 0;
-                sleep(delay).await;
-                delay = delay.saturating_mul(2).min(shared.options.poll.max);
-            }
-            Err(error) if error.is_transient() && failures + 1 < policy.attempts => {
-                failures += 1;
-                let wait = policy.delay(failures, &error);
-                shared.emitter.emit(EventKind::Retrying {
-                    job: job.id,
-                    what: RetryWhat::Status,
-                    attempt: failures,
-                    delay: wait,
-                    error: (&error).into(),
-                });
-                sleep(wait).await;
-            }
-            Err(error) => return Err(error),
+        // A lost view of the build is not a failed build: transient failures are waited
+        // out, up to the job's own timeout, and the build is never cancelled for them.
+        let info = persist(
+            &shared.emitter,
+            &shared.options.retry,
+            job.id,
+            RetryWhat::Status,
+            || shared.build.status(build_id),
+        )
+        .await?;
+        if info.complete {
+            return Ok(info);
         }
+        sleep(delay).await;
+        delay = delay.saturating_mul(2).min(shared.options.poll.max);
     }
 }
 
@@ -420,7 +412,8 @@ async fn publish<B: BuildService, L: Library>(
         .image_checksum
         .clone()
         .unwrap_or_else(|| job.digest_tag.clone());
-    let found = retry(
+    // The image is built: a library busy or rate limiting for a while must not lose it.
+    let found = persist(
         &shared.emitter,
         &shared.options.retry,
         job.id,
@@ -490,7 +483,7 @@ async fn set_tags<B: BuildService, L: Library>(
     if !job.publish || job.tags.is_empty() {
         return Ok(());
     }
-    retry(
+    persist(
         &shared.emitter,
         &shared.options.retry,
         job.id,

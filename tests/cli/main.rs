@@ -23,6 +23,8 @@ mod hostile;
 mod inspect;
 /// Only images whose upload completed count as existing.
 mod library_state;
+/// A service out for a while costs no build.
+mod outages;
 /// Paths that leave the repository are refused before anything is uploaded.
 mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
@@ -30,10 +32,10 @@ mod plan;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
 /// JUnit and dotenv reports.
 mod reports;
-/// What a refused service call says.
-mod service_errors;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
+/// What a refused service call says.
+mod service_errors;
 /// Plain http only for loopback unless `--allow-insecure`; TLS always verified.
 mod transport;
 /// `sifbake validate` on examples/ and on generated trees.
