@@ -157,6 +157,10 @@ fn mutate_once(rng: &mut Rng, lines: &mut Vec<String>) {
     };
     let (body, ending) = split_ending(&lines[at]);
     let (body, ending) = (body.to_owned(), ending.to_owned());
+    if rng.chance(100) {
+        pad_to_scanner_limit(rng, lines, at);
+        return;
+    }
     match rng.below(23) {
         0 => {
             lines.remove(at);
@@ -269,6 +273,32 @@ fn mutate_once(rng: &mut Rng, lines: &mut Vec<String>) {
             lines.insert(other.min(lines.len()), ensure_newline(moved));
             fix_last_newlines(lines);
         }
+    }
+}
+
+/// SingularityCE's scanner holds one header or section in at most 64 KiB, together with the
+/// next section's line; pads line `at` so that its token, alone or with that line, ends within
+/// a few bytes of the limit.
+fn pad_to_scanner_limit(rng: &mut Rng, lines: &mut [String], at: usize) {
+    const LIMIT: usize = 64 * 1024;
+    let is_section = |line: &String| line.trim_start().starts_with('%');
+    let is_stage = |line: &String| line.to_ascii_lowercase().starts_with("bootstrap:");
+    let start = (0..=at)
+        .rev()
+        .find(|&index| is_section(&lines[index]) || is_stage(&lines[index]))
+        .unwrap_or(0);
+    let next =
+        (at + 1..lines.len()).find(|&index| is_section(&lines[index]) || is_stage(&lines[index]));
+    let token: usize = lines[start..next.unwrap_or(lines.len())]
+        .iter()
+        .map(String::len)
+        .sum();
+    let with_next = token + next.map_or(0, |index| lines[index].len());
+    let current = if rng.chance(2) { token } else { with_next };
+    let target = LIMIT - 4 + rng.below(9);
+    if target > current {
+        let (body, ending) = split_ending(&lines[at]);
+        lines[at] = format!("{body}{}{ending}", "x".repeat(target - current));
     }
 }
 
