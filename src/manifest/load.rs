@@ -42,6 +42,8 @@ pub(super) struct Defaults {
     pub tags: Vec<TagRule>,
     pub args: BTreeMap<String, String>,
     pub publish: PublishPolicy,
+    /// `defaults.context`, resolved per target like a target's own `context`.
+    pub context: Option<Spanned<String>>,
 }
 
 /// Loads and checks a manifest. On failure, returns every diagnostic found (errors and
@@ -199,6 +201,7 @@ fn check_defaults(
         tags,
         args,
         publish,
+        context: spec.context,
     }
 }
 

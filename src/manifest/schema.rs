@@ -34,10 +34,13 @@ pub struct DefaultsSpec {
     pub tags: Option<Spanned<Vec<Spanned<TagRuleEntry>>>>,
     pub args: Option<BTreeMap<String, Spanned<String>>>,
     pub publish: Option<PublishSpec>,
+    pub context: Option<Spanned<String>>,
 }
 
 /// The keys of `defaults:`, for suggestions.
-pub const DEFAULTS_KEYS: &[&str] = &["library", "arch", "timeout", "tags", "args", "publish"];
+pub const DEFAULTS_KEYS: &[&str] = &[
+    "library", "arch", "timeout", "tags", "args", "publish", "context",
+];
 
 /// `defaults.publish:` — what a build does with its images, per kind of git ref.
 #[derive(Debug, Default, Deserialize)]

@@ -400,7 +400,9 @@ fn build(
         .rsplit_once('/')
         .map_or("", |(dir, _)| dir)
         .to_owned();
-    let target_context = match &spec.context {
+    // Repositories that write `%files` sources from the repository root set it once in
+    // `defaults.context`; a target's own `context` still wins.
+    let target_context = match spec.context.as_ref().or(defaults.context.as_ref()) {
         Some(dir) => match files::join_relative(context.base, &dir.value) {
             Ok(path) => path,
             Err(problem) => {
