@@ -385,7 +385,12 @@ pub fn exit_code(summary: &RunSummary) -> u8 {
         return exit::SUCCESS;
     }
     let only_service = summary.jobs.iter().all(|job| match &job.outcome {
-        Outcome::Failed { reason } => matches!(reason, FailReason::Service { .. }),
+        Outcome::Failed { reason } => {
+            matches!(
+                reason,
+                FailReason::Service { .. } | FailReason::Tagging { .. }
+            )
+        }
         Outcome::TimedOut { .. } => false,
         _ => true,
     });

@@ -132,12 +132,18 @@ pub enum Outcome {
     /// The job did not run.
     Skipped { reason: SkipReason },
     /// The run was cancelled while the job ran; its remote build, if any, was cancelled.
-    Cancelled { build_id: Option<String> },
+    /// `tags` are those set before the stop when its tag sequence could not finish within
+    /// the clean-up grace (a sequence that finishes gives the job its full outcome).
+    Cancelled {
+        build_id: Option<String>,
+        tags: Vec<String>,
+    },
     /// The job ran longer than its target's timeout; its remote build, if any, was cancelled.
     TimedOut {
         build_id: Option<String>,
         #[serde(serialize_with = "seconds")]
         after: Duration,
+        tags: Vec<String>,
     },
 }
 
@@ -196,6 +202,11 @@ pub enum FailReason {
     Pin { error: PinError },
     /// A service call failed (after retries, where retrying is safe).
     Service { error: ServiceFault },
+    /// The library refused a tag for good after `set` were set (they stay set).
+    Tagging {
+        set: Vec<String>,
+        error: ServiceFault,
+    },
 }
 
 /// Why a job did not run.

@@ -12,6 +12,7 @@ pub mod pin;
 mod retry;
 mod runner;
 mod summary;
+mod tagging;
 
 pub use events::{
     BuiltImage, Counts, Event, EventKind, FailReason, FaultKind, JobKind, Outcome, RetryWhat,

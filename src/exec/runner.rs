@@ -24,6 +24,7 @@ use super::job::{Job, JobAction};
 use super::options::ExecOptions;
 use super::pin::{self, PinSource};
 use super::retry::{persist, retry};
+use super::tagging::{self, TagProgress};
 
 /// Log chunks buffered between the log stream and the event channel.
 const LOG_BUFFER: usize = 64;
@@ -63,6 +64,7 @@ struct Progress {
     submitting: watch::Sender<bool>,
     /// The service reported the build complete: there is nothing left to cancel.
     build_final: AtomicBool,
+    tags: Arc<TagProgress>,
 }
 
 impl Progress {
@@ -72,6 +74,7 @@ impl Progress {
             context_digest: OnceLock::new(),
             submitting: watch::Sender::new(false),
             build_final: AtomicBool::new(false),
+            tags: Arc::new(TagProgress::new()),
         }
     }
 
@@ -89,7 +92,7 @@ enum Ended {
 
 /// Runs one job whose dependencies succeeded; `pins` maps each base's target index to the
 /// image its stages are pinned to.
-pub(super) async fn run_job<B: BuildService + 'static, L: Library>(
+pub(super) async fn run_job<B: BuildService + 'static, L: Library + 'static>(
     shared: Arc<Shared<B, L>>,
     job: Arc<Job>,
     pins: HashMap<usize, PinSource>,
@@ -136,19 +139,25 @@ pub(super) async fn run_job<B: BuildService + 'static, L: Library>(
         progress.build_id()
     };
     let context = progress.context_digest.get().cloned();
-    tokio::join!(
+    // A tag sequence cut off by the stop or the timeout gets the clean-up grace to finish,
+    // so an image is never left with some of its tags while the report says none.
+    let (_, _, tagged) = tokio::join!(
         cancel_remote(&shared, &job, remote),
-        delete_context(&shared, &job, context)
+        delete_context(&shared, &job, context),
+        progress.tags.settle(shared.options.cleanup_timeout)
     );
-    let outcome = match ended {
-        Ended::Stopped => Outcome::Cancelled {
+    let outcome = match (ended, tagged) {
+        (Ended::Done(outcome), _) => outcome,
+        (_, Some(outcome)) => outcome,
+        (Ended::Stopped, None) => Outcome::Cancelled {
             build_id: progress.build_id(),
+            tags: progress.tags.set(),
         },
-        Ended::TimedOut => Outcome::TimedOut {
+        (Ended::TimedOut, None) => Outcome::TimedOut {
             build_id: progress.build_id(),
             after: job.timeout,
+            tags: progress.tags.set(),
         },
-        Ended::Done(outcome) => outcome,
     };
     TaskResult::Finished {
         outcome,
@@ -157,7 +166,7 @@ pub(super) async fn run_job<B: BuildService + 'static, L: Library>(
     }
 }
 
-async fn drive<B: BuildService + 'static, L: Library>(
+async fn drive<B: BuildService + 'static, L: Library + 'static>(
     shared: &Shared<B, L>,
     job: &Job,
     pins: &HashMap<usize, PinSource>,
@@ -165,7 +174,7 @@ async fn drive<B: BuildService + 'static, L: Library>(
 ) -> Outcome {
     let result = match &job.action {
         JobAction::Build => build(shared, job, pins, progress).await,
-        JobAction::Retag { image } => retag(shared, job, image).await,
+        JobAction::Retag { image } => retag(shared, job, image, progress).await,
     };
     result.unwrap_or_else(|reason| Outcome::Failed { reason })
 }
@@ -176,7 +185,7 @@ fn service(error: ServiceError) -> FailReason {
     }
 }
 
-async fn build<B: BuildService + 'static, L: Library>(
+async fn build<B: BuildService + 'static, L: Library + 'static>(
     shared: &Shared<B, L>,
     job: &Job,
     pins: &HashMap<usize, PinSource>,
@@ -248,23 +257,28 @@ async fn build<B: BuildService + 'static, L: Library>(
             log_complete,
         });
     }
-    let (image, tags) = if job.publish {
-        (publish(shared, job, &info).await?, job.tags.clone())
-    } else {
-        let image = BuiltImage {
-            path: info.library_ref.as_deref().and_then(pin::library_path),
-            hash: info.image_checksum,
-            size: info.image_size,
-        };
-        (image, Vec::new())
-    };
-    Ok(Outcome::Built {
+    if !job.publish {
+        return Ok(Outcome::Built {
+            image: BuiltImage {
+                path: info.library_ref.as_deref().and_then(pin::library_path),
+                hash: info.image_checksum,
+                size: info.image_size,
+            },
+            build_id,
+            duration,
+            tags: Vec::new(),
+            log_complete,
+        });
+    }
+    let (image, found) = publish(shared, job, &info).await?;
+    let done = Outcome::Built {
         image,
         build_id,
         duration,
-        tags,
+        tags: job.tags.clone(),
         log_complete,
-    })
+    };
+    tagging::tag(shared, job, &progress.tags, found, done).await
 }
 
 /// Packs and uploads the build context, if the job has `%files` sources; returns its digest
@@ -399,13 +413,13 @@ async fn wait_complete<B: BuildService, L: Library>(
     }
 }
 
-/// Checks that the library holds the image the build reported, then tags it: tags are
-/// written only after the image is complete and its checksum checked.
+/// Checks that the library holds the image the build reported, complete and with its
+/// checksum: only then may it be tagged.
 async fn publish<B: BuildService, L: Library>(
     shared: &Shared<B, L>,
     job: &Job,
     info: &BuildInfo,
-) -> Result<BuiltImage, FailReason> {
+) -> Result<(BuiltImage, Image), FailReason> {
     // The build pushed with the digest tag; the checksum names the exact image, when the
     // service reported one.
     let tag = info
@@ -446,21 +460,21 @@ async fn publish<B: BuildService, L: Library>(
             found_size: image.size,
         });
     }
-    set_tags(shared, job, &image).await?;
-    Ok(BuiltImage {
+    let built = BuiltImage {
         path: Some(job.container.path()),
-        hash: Some(image.hash),
+        hash: Some(image.hash.clone()),
         size: image.size,
-    })
+    };
+    Ok((built, image))
 }
 
-async fn retag<B: BuildService, L: Library>(
+async fn retag<B: BuildService, L: Library + 'static>(
     shared: &Shared<B, L>,
     job: &Job,
     image: &Image,
+    progress: &Progress,
 ) -> Result<Outcome, FailReason> {
-    set_tags(shared, job, image).await?;
-    Ok(Outcome::Retagged {
+    let done = Outcome::Retagged {
         image: BuiltImage {
             path: Some(job.container.path()),
             hash: Some(image.hash.clone()),
@@ -471,31 +485,8 @@ async fn retag<B: BuildService, L: Library>(
         } else {
             Vec::new()
         },
-    })
-}
-
-/// Sets the job's tags on `image`; an ephemeral job sets none, whatever its list holds.
-async fn set_tags<B: BuildService, L: Library>(
-    shared: &Shared<B, L>,
-    job: &Job,
-    image: &Image,
-) -> Result<(), FailReason> {
-    if !job.publish || job.tags.is_empty() {
-        return Ok(());
-    }
-    persist(
-        &shared.emitter,
-        &shared.options.retry,
-        job.id,
-        RetryWhat::SetTags,
-        || {
-            shared
-                .library
-                .set_tags(&job.container, image, &job.arch, &job.tags)
-        },
-    )
-    .await
-    .map_err(service)
+    };
+    tagging::tag(shared, job, &progress.tags, image.clone(), done).await
 }
 
 /// Returns a fault for a clean-up call that got no answer in time.

@@ -277,7 +277,10 @@ impl<'a> BuildReporter<'a> {
             outcome,
             Outcome::Built { .. }
                 | Outcome::Failed { .. }
-                | Outcome::Cancelled { build_id: Some(_) }
+                | Outcome::Cancelled {
+                    build_id: Some(_),
+                    ..
+                }
                 | Outcome::TimedOut {
                     build_id: Some(_),
                     ..
@@ -434,6 +437,14 @@ pub fn fail_reason(reason: &FailReason) -> String {
         FailReason::Internal { detail } => format!("internal error: {detail}"),
         FailReason::Pin { error } => format!("cannot pin a base image: {error}"),
         FailReason::Service { error } => fault(error),
+        FailReason::Tagging { set, error } if set.is_empty() => {
+            format!("{}; no tag was set", fault(error))
+        }
+        FailReason::Tagging { set, error } => format!(
+            "{}; only these tags were set: {}",
+            fault(error),
+            set.join(", ")
+        ),
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::context::RefContext;
-use crate::exec::{BuiltImage, Counts, Outcome, RunSummary, SkipReason};
+use crate::exec::{BuiltImage, Counts, FailReason, Outcome, RunSummary, SkipReason};
 use crate::manifest::Publish;
 use crate::plan::{Action, Plan};
 
@@ -113,6 +113,10 @@ impl<'a> ResultDocument<'a> {
                             Outcome::Failed { reason } => {
                                 result.status = "failed";
                                 result.reason = Some(fail_reason(reason));
+                                // The tags set before a refusal stay set: say so.
+                                if let FailReason::Tagging { set, .. } = reason {
+                                    result.tags = set.clone();
+                                }
                             }
                             Outcome::Skipped { reason } => {
                                 result.status = "skipped";
@@ -126,13 +130,15 @@ impl<'a> ResultDocument<'a> {
                                     }
                                 });
                             }
-                            Outcome::Cancelled { build_id } => {
+                            Outcome::Cancelled { build_id, tags } => {
                                 result.status = "cancelled";
                                 result.build_id = build_id.clone();
+                                result.tags = tags.clone();
                             }
-                            Outcome::TimedOut { build_id, .. } => {
+                            Outcome::TimedOut { build_id, tags, .. } => {
                                 result.status = "timed-out";
                                 result.build_id = build_id.clone();
+                                result.tags = tags.clone();
                             }
                         }
                         result

@@ -260,6 +260,7 @@ fn a_timeout_does_not_claim_a_cancel_that_failed() {
                 outcome: Outcome::TimedOut {
                     build_id: Some("b1".into()),
                     after: Duration::from_secs(3),
+                    tags: Vec::new(),
                 },
                 duration: Duration::from_secs(3),
             },

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
 
 use crate::libref::LibraryRef;
 use crate::scs::{
@@ -38,6 +39,12 @@ pub struct Script {
     pub reject_submit: bool,
     /// How long the submission request takes to return.
     pub submit_delay: Duration,
+    /// A tag the library refuses for good (a 400).
+    pub refuse_tag: Option<String>,
+    /// Cancelled as the library receives this tag: a signal arriving mid-sequence.
+    pub stop_at_tag: Option<(String, CancellationToken)>,
+    /// A tag whose call never returns.
+    pub hang_tag: Option<String>,
 }
 
 impl Default for Script {
@@ -52,6 +59,9 @@ impl Default for Script {
             tag_errors: 0,
             reject_submit: false,
             submit_delay: Duration::ZERO,
+            refuse_tag: None,
+            stop_at_tag: None,
+            hang_tag: None,
         }
     }
 }
@@ -347,6 +357,31 @@ impl Library for Fake {
         arch: &str,
         tags: &[String],
     ) -> Result<(), ServiceError> {
+        let script = self
+            .state()
+            .scripts
+            .get(&container.container)
+            .cloned()
+            .unwrap_or_default();
+        let is = |wanted: &Option<String>| wanted.as_deref() == tags.first().map(String::as_str);
+        if let Some((tag, stop)) = &script.stop_at_tag
+            && tags.first() == Some(tag)
+        {
+            stop.cancel();
+        }
+        if is(&script.hang_tag) {
+            std::future::pending::<()>().await;
+        }
+        if is(&script.refuse_tag) {
+            return Err(ServiceError::new(
+                ServiceErrorKind::Status {
+                    code: 400,
+                    message: "tag refused".into(),
+                },
+                "setting tags",
+                "400 Bad Request: tag refused",
+            ));
+        }
         let mut state = self.state();
         state.calls.push(format!("tags {}", container.container));
         if let Some(left) = state.tag_errors_left.get_mut(&container.container)
