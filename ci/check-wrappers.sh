@@ -7,7 +7,8 @@
 #                      version in Cargo.toml; ci/release-pin.sh pins them all
 #   actionlint         action.yml's workflows and the example workflows with `uses: ./`
 #   zizmor             action.yml and the same workflows
-#   check-jsonschema   action.yml, the workflows, the GitLab templates and examples
+#   check-jsonschema   action.yml, the workflows, the GitLab templates and examples; the
+#                      manifest schema over every example manifest
 #   act                .github/workflows/test-action.yml: `uses: ./` on the examples, emulated
 #   gitlab-ci-local    the component (merge request plan; default-branch build and a
 #                      downstream job reading the dotenv report) and the classic template,
@@ -163,6 +164,38 @@ EOF
     .gitlab-ci-template.yml examples/.gitlab-ci.yml examples/gitlab-ci-classic.yml
 }
 check "check-jsonschema (GitHub action and workflows, GitLab CI)" jsonschema
+
+# The manifest schema (schema/sifbake.schema.json, generated from the types that parse the
+# manifest): every example manifest names it and passes it; so does every manifest sifbake
+# accepts among tests/cases/, and manifests with unknown keys fail it as they fail sifbake.
+manifest_schema() {
+  local schema_url="https://raw.githubusercontent.com/sifbake/sifbake/main/schema/sifbake.schema.json"
+  local manifests=() valid=() invalid=() file
+  while IFS= read -r -d '' file; do manifests+=("$file"); done < <(find examples -name 'sifbake*.yaml' -print0)
+  test ${#manifests[@]} -gt 0
+  for file in "${manifests[@]}"; do
+    if ! grep -qxF "# yaml-language-server: \$schema=$schema_url" "$file"; then
+      echo "$file does not name the schema ($schema_url)"
+      return 1
+    fi
+  done
+  check-jsonschema --schemafile schema/sifbake.schema.json "${manifests[@]}"
+  for file in tests/cases/*/expect; do
+    if grep -qx 'exit: 0' "$file"; then valid+=("${file%/expect}/sifbake.yaml"); fi
+  done
+  check-jsonschema --schemafile schema/sifbake.schema.json "${valid[@]}"
+  for file in unknown-key unknown-top-level-key publish-unknown-key; do
+    invalid+=("tests/cases/$file/sifbake.yaml")
+  done
+  for file in "${invalid[@]}"; do
+    if check-jsonschema --schemafile schema/sifbake.schema.json "$file" >/dev/null; then
+      echo "$file passes the schema, but sifbake refuses it"
+      return 1
+    fi
+  done
+  echo "${#manifests[@]} example and ${#valid[@]} test manifests pass the schema; ${#invalid[@]} with unknown keys fail it"
+}
+check "check-jsonschema: the manifest schema over the example manifests" manifest_schema
 
 # --- act: the action, run as GitHub would -----------------------------------------------
 

@@ -1,6 +1,7 @@
 //! The manifest, `sifbake.yaml`: its schema, loading, and the checks that need no network.
 
 mod files;
+mod json_schema;
 mod load;
 mod model;
 mod schema;
@@ -10,6 +11,7 @@ mod target;
 mod yaml;
 
 pub use files::{PathProblem, glob_matcher, is_glob, join_relative};
+pub use json_schema::{SCHEMA_PATH, json_schema};
 pub use load::{LoadRequest, SUPPORTED_VERSION, default_tag_rules, load, parse_duration};
 pub use model::{
     DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Publish, PublishPolicy, Target,
