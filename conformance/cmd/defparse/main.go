@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"strconv"
 
@@ -101,6 +102,9 @@ func main() {
 	batch := flag.Bool("batch", false, "read NUL-terminated paths on stdin, answer each with a JSON line")
 	contents := flag.Bool("contents", false, "with -batch: read length-prefixed file contents instead of paths")
 	flag.Parse()
+	// ParseDefinitionFile logs scanner errors (a token over 64 KiB) before returning them;
+	// the error is in the answer already.
+	log.SetOutput(io.Discard)
 
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
