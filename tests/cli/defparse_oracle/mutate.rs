@@ -190,7 +190,15 @@ fn mutate_once(rng: &mut Rng, lines: &mut Vec<String>) {
                 }
             }
         }
-        8 => lines[at] = format!("{}{ending}", body.replacen(' ', "\t", 1 + rng.below(2))),
+        8 => {
+            // Mostly tabs; sometimes a space the regexp of `%files` does not split at.
+            let space = if rng.chance(2) {
+                "\t"
+            } else {
+                *rng.pick(SPACES)
+            };
+            lines[at] = format!("{}{ending}", body.replacen(' ', space, 1 + rng.below(2)));
+        }
         9 => {
             let comment = *rng.pick(&["# note", "#", "#%post", "# From: x"]);
             match rng.below(3) {
