@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::deffile::Definition;
 use crate::libref::LibraryRef;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Reason};
 use crate::project::Project;
 use crate::scs::Image;
 
@@ -104,6 +104,11 @@ pub struct Job {
     pub dependencies: Vec<JobId>,
     /// Every target it builds on, with where its image comes from.
     pub bases: Vec<Base>,
+    /// An image with the same inputs that another run finished (found by the digest tag just
+    /// before submitting, or after the build) may stand in for this one: two CI jobs on one
+    /// commit then converge on one image. False with `--all`, which rebuilds on purpose, and
+    /// for ephemeral builds.
+    pub adopt: bool,
 }
 
 impl Job {
@@ -160,13 +165,13 @@ pub fn jobs(request: &JobsRequest<'_>) -> Result<Vec<Job>, JobsError> {
             if matches!(image.action, Action::Build | Action::Retag) {
                 let id = JobId(selected.len());
                 ids.insert((index, image.arch.as_str()), id);
-                selected.push((index, image));
+                selected.push((index, image, planned.reason != Reason::All));
             }
         }
     }
 
     let mut jobs = Vec::with_capacity(selected.len());
-    for (position, (index, image)) in selected.into_iter().enumerate() {
+    for (position, (index, image, adoptable)) in selected.into_iter().enumerate() {
         let target = &targets[index];
         let known = |name: &str| {
             request
@@ -234,6 +239,7 @@ pub fn jobs(request: &JobsRequest<'_>) -> Result<Vec<Job>, JobsError> {
             timeout: target.timeout,
             dependencies,
             bases,
+            adopt: request.publish && adoptable,
         });
     }
     Ok(jobs)

@@ -198,6 +198,11 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             .unwrap_or(PinSource::AsWritten)
     })
     .map_err(|error| FailReason::Pin { error })?;
+    // Another run of the same inputs (a re-run, a push and a tag on one commit) may have
+    // finished since this run looked: its image stands in, and nothing is built twice.
+    if let Some(image) = adoptable(shared, job, None).await {
+        return retag(shared, job, &image, progress).await;
+    }
     let context = upload_context(shared, job, progress).await?;
     let (context_digest, working_dir) = match context {
         Some((digest, directory)) => (Some(digest), Some(directory.display().to_string())),
@@ -270,7 +275,17 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             log_complete,
         });
     }
-    let (image, found) = publish(shared, job, &info).await?;
+    let (mut image, mut found) = publish(shared, job, &info).await?;
+    // A run that pushed the same inputs after this one holds the digest tag now: every tag
+    // goes to that image, so the tags of one commit never name two images.
+    if let Some(other) = adoptable(shared, job, Some(&found.id)).await {
+        image = BuiltImage {
+            path: Some(job.container.path()),
+            hash: Some(other.hash.clone()),
+            size: other.size,
+        };
+        found = other;
+    }
     let done = Outcome::Built {
         image,
         build_id,
@@ -466,6 +481,32 @@ async fn publish<B: BuildService, L: Library>(
         size: image.size,
     };
     Ok((built, image))
+}
+
+/// The complete image the job's digest tag names, when the job may adopt it and it is not
+/// `ours`. A failed look-up adopts nothing: the job then goes on with its own image.
+async fn adoptable<B: BuildService, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    ours: Option<&str>,
+) -> Option<Image> {
+    if !job.adopt {
+        return None;
+    }
+    let found = retry(
+        &shared.emitter,
+        &shared.options.retry,
+        job.id,
+        RetryWhat::FindImage,
+        || {
+            shared
+                .library
+                .find_image(&job.container, &job.digest_tag, &job.arch)
+        },
+    )
+    .await
+    .ok()??;
+    (found.uploaded && Some(found.id.as_str()) != ours).then_some(found)
 }
 
 async fn retag<B: BuildService, L: Library + 'static>(

@@ -45,6 +45,30 @@ pub struct Script {
     pub stop_at_tag: Option<(String, CancellationToken)>,
     /// A tag whose call never returns.
     pub hang_tag: Option<String>,
+    /// Another run's image with the same inputs: when the library shows it under the
+    /// job's digest tag.
+    pub foreign: Option<Foreign>,
+}
+
+/// When another run's image with the same inputs appears under the digest tag.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Foreign {
+    /// Before this run submits: it finished meanwhile.
+    BeforeSubmit,
+    /// Once this run's build is done: it pushed after this one.
+    AfterBuild,
+}
+
+/// The image another run made (see [`Script::foreign`]).
+pub fn foreign_image(name: &str) -> Image {
+    Image {
+        id: format!("foreign-{name}"),
+        hash: format!("sha256.{}", "f".repeat(64)),
+        size: 4321,
+        container_id: name.to_owned(),
+        arch: Some(super::ARCH.to_owned()),
+        uploaded: true,
+    }
 }
 
 impl Default for Script {
@@ -62,6 +86,7 @@ impl Default for Script {
             refuse_tag: None,
             stop_at_tag: None,
             hang_tag: None,
+            foreign: None,
         }
     }
 }
@@ -328,6 +353,20 @@ impl Library for Fake {
         state.find_calls += 1;
         state.calls.push(format!("find {}", container.container));
         let now = Instant::now();
+        let name = &container.container;
+        let foreign = state.scripts.get(name).and_then(|script| script.foreign);
+        let built = state
+            .builds
+            .iter()
+            .any(|b| b.name == *name && b.succeeded(now));
+        let visible = match foreign {
+            Some(Foreign::BeforeSubmit) => true,
+            Some(Foreign::AfterBuild) => built,
+            None => false,
+        };
+        if visible && tag.starts_with("inputs-") {
+            return Ok(Some(foreign_image(name)));
+        }
         let image = state
             .builds
             .iter()
