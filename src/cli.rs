@@ -7,6 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env;
 
+/// The help heading of the flags every command takes, so a command's own flags stand apart.
+///
+/// Every command's help has one layout: `Options` (its own flags), then the groups it shares
+/// with other commands, each under its heading (`Selection`, `Git ref`, `Service`,
+/// `CI reports`), then `Global options`. A flattened group's heading carries over to the
+/// fields after it, so a command declares its own flags before its groups.
+pub const GLOBAL_HEADING: &str = "Global options";
+
 /// Build Singularity definition files on a remote build service, only when they changed,
 /// and tag the images by git ref.
 #[derive(Debug, Parser)]
@@ -16,19 +24,19 @@ pub struct Cli {
     pub command: Command,
 
     /// Run as if started in DIR, the repository root.
-    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true, env = env::SIFBAKE_DIRECTORY)]
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true, help_heading = GLOBAL_HEADING, env = env::SIFBAKE_DIRECTORY)]
     pub directory: Option<PathBuf>,
 
     /// When to use colour (`NO_COLOR` is honoured).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, env = env::SIFBAKE_COLOR)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, help_heading = GLOBAL_HEADING, env = env::SIFBAKE_COLOR)]
     pub color: ColorChoice,
 
     /// Print more detail (repeat for more).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = GLOBAL_HEADING)]
     pub verbose: u8,
 
     /// Print less: only errors and the result.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, help_heading = GLOBAL_HEADING, conflicts_with = "verbose")]
     pub quiet: bool,
 }
 
@@ -45,6 +53,10 @@ pub enum Command {
     Build(BuildArgs),
     /// Set this ref's tags on images that already exist by digest, building nothing.
     Tag(TagArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one per command to a directory.
+    Man(ManArgs),
 }
 
 /// Where the manifest is.
@@ -68,6 +80,7 @@ pub struct ValidateArgs {
 
 /// Which targets a run considers, and what it compares against.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Selection")]
 pub struct SelectionArgs {
     /// Compare with this git revision instead of the CI event's base.
     #[arg(long, value_name = "REV", env = env::SIFBAKE_SINCE, conflicts_with = "all")]
@@ -84,6 +97,7 @@ pub struct SelectionArgs {
 
 /// Overrides for the git ref the run builds for.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Git ref")]
 pub struct RefArgs {
     /// The ref to build for: `refs/heads/BRANCH`, `refs/tags/TAG`, `refs/pull/N/head`, or a
     /// branch name [default: from the CI environment or local git].
@@ -105,15 +119,15 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: PlanFormat,
+
     #[command(flatten)]
     pub selection: SelectionArgs,
 
     #[command(flatten)]
     pub reference: RefArgs,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text, env = env::SIFBAKE_FORMAT)]
-    pub format: PlanFormat,
 
     #[command(flatten)]
     pub report: PlanReportArgs,
@@ -121,6 +135,7 @@ pub struct PlanArgs {
 
 /// What `plan` reports to CI besides its output.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "CI reports")]
 pub struct PlanReportArgs {
     /// Write a Markdown summary to $GITHUB_STEP_SUMMARY when it is set (`false` turns it off).
     #[arg(long, value_name = "BOOL", env = env::SIFBAKE_SUMMARY, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -134,6 +149,7 @@ pub struct PlanReportArgs {
 
 /// What `build` and `tag` report to CI besides their output.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "CI reports")]
 pub struct ReportArgs {
     /// Write a Markdown summary to $GITHUB_STEP_SUMMARY when it is set (`false` turns it off).
     #[arg(long, value_name = "BOOL", env = env::SIFBAKE_SUMMARY, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -171,6 +187,7 @@ pub enum PlanFormat {
 
 /// Where the Sylabs services are and how to reach them.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Service")]
 pub struct RemoteArgs {
     /// The Sylabs frontend whose services are discovered.
     #[arg(long, value_name = "URL", default_value = "https://cloud.sylabs.io", env = env::SIFBAKE_REMOTE)]
@@ -210,15 +227,6 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
-    #[command(flatten)]
-    pub selection: SelectionArgs,
-
-    #[command(flatten)]
-    pub reference: RefArgs,
-
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-
     /// Builds at most N at once [default: the ready targets, at most 8].
     #[arg(short, long, value_name = "N", env = env::SIFBAKE_JOBS, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
@@ -244,6 +252,15 @@ pub struct BuildArgs {
     pub format: Format,
 
     #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    #[command(flatten)]
+    pub reference: RefArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
+    #[command(flatten)]
     pub report: ReportArgs,
 }
 
@@ -257,15 +274,15 @@ pub struct TagArgs {
     #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_TARGETS)]
     pub targets: Vec<String>,
 
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+
     #[command(flatten)]
     pub reference: RefArgs,
 
     #[command(flatten)]
     pub remote: RemoteArgs,
-
-    /// Output format of the result on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
-    pub format: Format,
 
     #[command(flatten)]
     pub report: ReportArgs,
@@ -281,6 +298,23 @@ pub struct InspectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+}
+
+/// `sifbake completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `sifbake man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sifbake.1 and a page per command (sifbake-build.1, …) to DIR instead of
+    /// printing sifbake.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Parses `--request-timeout`: a duration as the manifest writes them, not zero.
@@ -316,5 +350,55 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// The headings of a command's help, in order.
+    fn headings(help: &str) -> Vec<&str> {
+        help.lines()
+            .filter(|line| !line.starts_with(' ') && line.ends_with(':'))
+            .map(|line| line.trim_end_matches(':'))
+            .collect()
+    }
+
+    #[test]
+    fn every_command_help_has_one_layout_with_global_flags_apart() {
+        use clap::CommandFactory;
+        let order = [
+            "Usage",
+            "Arguments",
+            "Options",
+            "Selection",
+            "Git ref",
+            "Service",
+            "CI reports",
+            GLOBAL_HEADING,
+        ];
+        let mut root = Cli::command();
+        root.build();
+        for command in root
+            .get_subcommands_mut()
+            .filter(|c| c.get_name() != "help")
+        {
+            let name = command.get_name().to_owned();
+            let help = command.render_long_help().to_string();
+            let found = headings(&help);
+            let positions: Vec<usize> = found
+                .iter()
+                .map(|h| order.iter().position(|o| o == h).unwrap_or(usize::MAX))
+                .collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "`{name}`: headings {found:?} are not in the order {order:?}"
+            );
+            assert_eq!(found.last(), Some(&GLOBAL_HEADING), "`{name}`");
+            let (own, global) = help.split_once("Global options:").expect("global heading");
+            for flag in ["--directory", "--color", "--verbose", "--quiet"] {
+                assert!(
+                    !own.contains(flag),
+                    "`{name}` lists {flag} among its own flags"
+                );
+                assert!(global.contains(flag), "`{name}` does not list {flag}");
+            }
+        }
     }
 }

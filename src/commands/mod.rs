@@ -8,6 +8,7 @@ use crate::project::{self, Project};
 use crate::settings::Settings;
 
 pub mod build;
+pub mod completions;
 pub mod inspect;
 pub mod output;
 pub mod plan;

@@ -7,6 +7,8 @@ mod support;
 mod build;
 /// SIGTERM and SIGINT during a build: remote builds cancelled, the result still written.
 mod cancellation;
+/// `sifbake completions` and `sifbake man`.
+mod completions;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
 /// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
