@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub use lookup::{Lookups, prefetch};
 
 use super::Output;
+use super::output_failure::OutputFailure;
 use super::plan::gather;
 use super::reports::Reports;
 use super::services::{self, Services};
@@ -46,7 +47,7 @@ pub fn run(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> io::R
     let mut reports = Reports::new(settings, "build", (&args.report).into(), out.stderr)?;
     let code = runtime.block_on(build(settings, args, out, &mut reports))?;
     reports.finish()?;
-    Ok(code)
+    reports.report_failures(out.stderr, code)
 }
 
 /// Returns what a run does with its images, for the ref it builds.
@@ -104,7 +105,7 @@ async fn build(
     let cancel = CancellationToken::new();
     let signals = signals::watch(cancel.clone());
     let connected = tokio::select! {
-        connected = services::connect(settings, &args.remote, out, reports) => Some(connected?),
+        connected = services::connect(settings, &args.remote, true, out, reports) => Some(connected?),
         () = cancel.cancelled() => None,
     };
     let services::Connected {
@@ -266,12 +267,22 @@ async fn build_with(
     options.redactor = Redactor::new(services.token.iter().map(Token::expose));
     options.cancel = context.cancel.clone();
 
-    let logs = LogFiles::new(
-        args.log_dir
+    let log_dir = args
+        .log_dir
+        .as_deref()
+        .map(|dir| settings.base_dir().join(dir));
+    let logs = LogFiles::new(log_dir.as_deref()).map_err(|error| {
+        let dir = log_dir
             .as_deref()
-            .map(|dir| settings.base_dir().join(dir))
-            .as_deref(),
-    )?;
+            .unwrap_or(std::path::Path::new("a temporary directory"));
+        io::Error::new(
+            error.kind(),
+            format!(
+                "cannot create the log directory `{}`: {error}",
+                dir.display()
+            ),
+        )
+    })?;
     let (summary, mut logs) = run_jobs(
         settings, out.stderr, services, jobs, &options, logs, retries,
     )
@@ -328,6 +339,7 @@ pub async fn run_jobs(
         .map_or(0, |d| d.as_secs());
     let ci = CiLog::detect(&|name| settings.var(name));
     let (sender, mut receiver) = mpsc::unbounded_channel();
+    let timeouts: Vec<_> = jobs.iter().map(|job| (job.id, job.timeout)).collect();
     let run = exec::execute(
         jobs,
         Arc::clone(&services.build),
@@ -336,7 +348,8 @@ pub async fn run_jobs(
         sender,
     );
     let live = settings.stderr_terminal && ci == CiLog::Plain && settings.verbosity >= 0;
-    let mut reporter = BuildReporter::new(stderr, ci, logs, epoch, settings.verbosity);
+    let mut reporter =
+        BuildReporter::new(stderr, ci, logs, epoch, settings.verbosity).with_timeouts(timeouts);
     if live {
         reporter = reporter.with_live_view();
     }
@@ -388,7 +401,9 @@ pub fn exit_code(summary: &RunSummary) -> u8 {
         Outcome::Failed { reason } => {
             matches!(
                 reason,
-                FailReason::Service { .. } | FailReason::Tagging { .. }
+                FailReason::Service { .. }
+                    | FailReason::Tagging { .. }
+                    | FailReason::LibraryMismatch { .. }
             )
         }
         Outcome::TimedOut { .. } => false,
@@ -447,13 +462,24 @@ async fn finish(
     reports.plan(out, plan)?;
     let mut document = ResultDocument::new(plan, summary, publish, code);
     document.cancelled |= cancelled;
+    let mut logs = logs;
+    if let (Some(summary), Some(logs)) = (summary, logs.as_deref_mut()) {
+        document.explain(summary, logs)?;
+        for failure in logs.failures() {
+            reports.output_failed(OutputFailure::new(
+                format!("the build log of `{}` ({})", failure.target, failure.arch),
+                &failure.path,
+                io::Error::new(failure.error.kind(), failure.error.to_string()),
+            ));
+        }
+    }
     reports.result(out, plan, &document, logs)?;
     reports.forge(out, settings, &document).await?;
     match args.format {
         Format::Json => out.json(&document)?,
         Format::Text => {
             if let Some(summary) = summary {
-                write_summary(out.stdout, summary)?;
+                write_summary(out.stdout, summary, &document)?;
             }
             let unchanged = plan
                 .targets

@@ -48,7 +48,7 @@ pub fn lookup_help(error: &scs::ServiceError) -> &'static str {
 pub struct Services {
     pub build: Arc<BuildClient>,
     pub library: Arc<LibraryClient>,
-    /// The library the builder pulls from and pushes to.
+    /// The library this run looks images up and tags in (and the builder pulls bases from).
     pub library_url: String,
     /// Where the services are, for the log.
     pub description: String,
@@ -128,12 +128,18 @@ pub struct Connected {
 pub async fn connect(
     settings: &Settings,
     args: &RemoteArgs,
+    needs_builder: bool,
     out: &mut super::Output<'_>,
     reports: &mut super::reports::Reports,
 ) -> std::io::Result<Result<Connected, u8>> {
     // The clients hold the sender for as long as they live.
     let (notices, mut retries) = RetryNotices::channel();
-    let opened = reporting_retries(open(settings, args, &notices), &mut retries, out.stderr).await;
+    let opened = reporting_retries(
+        open(settings, args, needs_builder, &notices),
+        &mut retries,
+        out.stderr,
+    )
+    .await;
     let services = match opened {
         Ok(services) => services,
         Err(unreachable) => {
@@ -167,6 +173,7 @@ pub struct Unreachable {
 pub async fn open(
     settings: &Settings,
     args: &RemoteArgs,
+    needs_builder: bool,
     notices: &RetryNotices,
 ) -> Result<Services, Unreachable> {
     if args.emulate {
@@ -210,13 +217,18 @@ pub async fn open(
         allow_insecure: args.allow_insecure,
         retry: notices.policy(),
         request_timeout: args.request_timeout.unwrap_or(scs::REQUEST_TIMEOUT),
+        needs_builder,
         ..ConnectOptions::new(resolved.token)
     };
     let connection = scs::connect(&options).await.map_err(connect_error)?;
     let library_url = connection.endpoints.library.to_string();
+    let builder = if connection.has_builder {
+        connection.endpoints.builder.to_string()
+    } else {
+        "none (tag needs none)".to_owned()
+    };
     notes.push(format!(
-        "build service {}, library {} ({} tags)",
-        connection.endpoints.builder,
+        "build service {builder}, library {} ({} tags)",
         connection.endpoints.library,
         match connection.library.tag_api() {
             scs::TagApi::V1 => "v1",

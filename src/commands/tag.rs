@@ -31,7 +31,7 @@ pub fn run(settings: &Settings, args: &TagArgs, out: &mut Output<'_>) -> io::Res
     let mut reports = Reports::new(settings, "tag", (&args.report).into(), out.stderr)?;
     let code = runtime.block_on(tag(settings, args, out, &mut reports))?;
     reports.finish()?;
-    Ok(code)
+    reports.report_failures(out.stderr, code)
 }
 
 async fn tag(
@@ -74,7 +74,7 @@ async fn tag(
     let services::Connected {
         services,
         mut retries,
-    } = match services::connect(settings, &args.remote, out, reports).await? {
+    } = match services::connect(settings, &args.remote, false, out, reports).await? {
         Ok(connected) => connected,
         Err(code) => return Ok(code),
     };
@@ -170,12 +170,13 @@ async fn tag(
         code = exit::BUILD_FAILED;
     }
     reports.plan(out, &plan)?;
-    let document = ResultDocument::new(&plan, Some(&summary), Publish::Push, code);
+    let mut document = ResultDocument::new(&plan, Some(&summary), Publish::Push, code);
+    document.explain(&summary, &mut logs)?;
     reports.result(out, &plan, &document, Some(&mut logs))?;
     reports.forge(out, settings, &document).await?;
     match args.format {
         Format::Json => out.json(&document)?,
-        Format::Text => write_summary(out.stdout, &summary)?,
+        Format::Text => write_summary(out.stdout, &summary, &document)?,
     }
     Ok(code)
 }

@@ -202,6 +202,11 @@ pub enum FailReason {
     Pin { error: PinError },
     /// A service call failed (after retries, where retrying is safe).
     Service { error: ServiceFault },
+    /// The build service publishes to another library than the one this run uses.
+    LibraryMismatch {
+        builder_library: String,
+        library: String,
+    },
     /// The library refused a tag for good after `set` were set (they stay set).
     Tagging {
         set: Vec<String>,

@@ -22,7 +22,10 @@ pub struct ExecOptions {
     /// A directory the run may write build-context archives in (one subdirectory per job);
     /// the caller creates it and removes it after the run (a temporary directory).
     pub scratch: PathBuf,
-    /// The library the builder pulls `Bootstrap: library` sources from and pushes to.
+    /// The library this run looks images up and tags in. It is sent as the request's
+    /// `libraryURL`, which says where the builder pulls `Bootstrap: library` bases from
+    /// (SingularityCE's remote builder sends it so); the builder pushes to its own library,
+    /// which its reply names, and a reply naming another one fails the job at once.
     pub library_url: Option<String>,
     /// Retries of transient failures of calls that are safe to repeat.
     pub retry: RetryPolicy,

@@ -179,6 +179,22 @@ async fn drive<B: BuildService + 'static, L: Library + 'static>(
     result.unwrap_or_else(|reason| Outcome::Failed { reason })
 }
 
+/// Whether two service URLs name the same service: scheme, host, port and path, a trailing
+/// `/` aside. Text that is not a URL is compared as written.
+fn same_service(a: &str, b: &str) -> bool {
+    let key = |url: &str| match reqwest::Url::parse(url) {
+        Ok(url) => format!(
+            "{}://{}:{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            url.port_or_known_default().unwrap_or_default(),
+            url.path().trim_end_matches('/')
+        ),
+        Err(_) => url.trim_end_matches('/').to_owned(),
+    };
+    key(a) == key(b)
+}
+
 fn service(error: ServiceError) -> FailReason {
     FailReason::Service {
         error: (&error).into(),
@@ -240,14 +256,29 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             result
         }
     });
-    let build_id = match submission.await {
-        Ok(submitted) => submitted.map_err(service)?.id,
+    let submitted = match submission.await {
+        Ok(submitted) => submitted.map_err(service)?,
         Err(error) => {
             return Err(FailReason::Internal {
                 detail: error.to_string(),
             });
         }
     };
+    // The builder publishes to its own library, which its reply names; when that is not the
+    // library this run looks images up and tags in, the image would never be found there.
+    // Said at once: the job's clean-up cancels the build.
+    if let (true, Some(theirs), Some(ours)) = (
+        job.publish,
+        submitted.library_url.as_deref(),
+        shared.options.library_url.as_deref(),
+    ) && !same_service(theirs, ours)
+    {
+        return Err(FailReason::LibraryMismatch {
+            builder_library: theirs.to_owned(),
+            library: ours.to_owned(),
+        });
+    }
+    let build_id = submitted.id;
     let submitted_at = Instant::now();
 
     let log_complete = stream_log(shared, job, &build_id).await;

@@ -12,8 +12,10 @@ use crate::exec::{
 };
 
 use super::ci::CiLog;
+use super::failure::LogReason;
 use super::live::{Activity, LiveView};
 use super::logs::LogFiles;
+use super::result::ResultDocument;
 
 /// A call the HTTP clients are about to try again.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -44,6 +46,8 @@ struct JobInfo {
     target: String,
     arch: String,
     kind: JobKind,
+    /// `base/amd64 | `: starts each line of the image's log as it streams.
+    prefix: String,
 }
 
 /// Turns events into lines on a writer (stderr) and logs into files.
@@ -60,6 +64,8 @@ pub struct BuildReporter<'a> {
     stop_token: String,
     /// The live view, on a terminal outside CI.
     live: Option<LiveView>,
+    /// Each job's target `timeout`, after which sifbake cancels its build.
+    timeouts: BTreeMap<JobId, Duration>,
 }
 
 impl<'a> BuildReporter<'a> {
@@ -81,6 +87,7 @@ impl<'a> BuildReporter<'a> {
             verbosity,
             stop_token,
             live: None,
+            timeouts: BTreeMap::new(),
         }
     }
 
@@ -88,6 +95,13 @@ impl<'a> BuildReporter<'a> {
     #[must_use]
     pub fn with_live_view(mut self) -> Self {
         self.live = Some(LiveView::new());
+        self
+    }
+
+    /// Tells the reporter each job's timeout, so the log says which limit ends a build.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: impl IntoIterator<Item = (JobId, Duration)>) -> Self {
+        self.timeouts.extend(timeouts);
         self
     }
 
@@ -137,6 +151,7 @@ impl<'a> BuildReporter<'a> {
                         target: target.clone(),
                         arch: arch.clone(),
                         kind: *action,
+                        prefix: format!("{target}/{arch} | "),
                     },
                 );
                 if let Some(live) = &mut self.live {
@@ -170,16 +185,26 @@ impl<'a> BuildReporter<'a> {
                         at,
                     );
                 } else if self.verbosity >= 0 {
-                    self.line(at, Some(*job), &format!("submitted build {build_id}"))?;
+                    let mut text = format!("submitted build {build_id}");
+                    // The build service logs its own maximum duration; this is the other
+                    // limit, and usually the one that applies.
+                    if let Some(timeout) = self.timeouts.get(job) {
+                        text.push_str(&format!(
+                            "; sifbake cancels it after {} (the target's `timeout`)",
+                            seconds(*timeout)
+                        ));
+                    }
+                    self.line(at, Some(*job), &text)?;
                 }
             }
             EventKind::Log { job, chunk } => {
                 if let Some(info) = self.jobs.get(job) {
-                    let (target, arch) = (info.target.clone(), info.arch.clone());
-                    self.logs.append(&target, &arch, chunk)?;
+                    self.logs.append(&info.target, &info.arch, chunk);
                 }
                 if let Some(live) = &mut self.live {
                     live.log(*job, chunk, at);
+                } else if self.verbosity >= 0 {
+                    self.stream(*job, chunk)?;
                 }
             }
             EventKind::StreamDropped { job, error, .. } => {
@@ -245,14 +270,48 @@ impl<'a> BuildReporter<'a> {
                 if let Some(live) = &mut self.live {
                     live.clear();
                 }
-                self.logs.flush()?;
+                self.logs.flush();
             }
         }
         Ok(())
     }
 
+    /// Writes a chunk of an image's log as it arrives, each line after the image's prefix:
+    /// parallel builds stay readable, and no line of a build's output starts with `::`, so
+    /// the GitHub runner never takes one for a workflow command. The chunk is written and
+    /// dropped: memory does not grow with the log.
+    fn stream(&mut self, job: JobId, chunk: &str) -> io::Result<()> {
+        let Some(info) = self.jobs.get(&job) else {
+            return Ok(());
+        };
+        let mut text = String::with_capacity(chunk.len() + 16 * info.prefix.len());
+        for line in chunk.lines() {
+            text.push_str(&info.prefix);
+            text.push_str(line.trim_end_matches('\r'));
+            text.push('\n');
+        }
+        self.out.write_all(text.as_bytes())
+    }
+
     fn finished(&mut self, at: Duration, job: JobId, outcome: &Outcome) -> io::Result<()> {
-        let text = self.describe(outcome);
+        let mut text = self.describe(outcome);
+        if let (
+            Outcome::Failed {
+                reason:
+                    FailReason::BuildFailed {
+                        build_id,
+                        log_complete,
+                    },
+            },
+            Some(info),
+        ) = (outcome, self.jobs.get(&job))
+            && let Some(reason) = self.logs.reason(&info.target, &info.arch)?
+        {
+            text = format!(
+                "FAILED: {}",
+                build_failure(build_id, *log_complete, Some(&reason))
+            );
+        }
         if self.live.is_some() {
             let line = self.format_line(at, Some(job), &text);
             if let Some(live) = &mut self.live {
@@ -290,8 +349,10 @@ impl<'a> BuildReporter<'a> {
             return Ok(());
         };
         // A job that failed before its build started (say, its context could not be packed)
-        // has no log: no empty group for it.
+        // has no log: no empty group for it. A plain log has streamed it already; CI logs
+        // get it again, whole, in a group that stays collapsed.
         if has_log
+            && self.ci != CiLog::Plain
             && info.kind == JobKind::Build
             && self.verbosity >= 0
             && self.logs.has_log(&info.target, &info.arch)?
@@ -411,13 +472,7 @@ pub fn fail_reason(reason: &FailReason) -> String {
         FailReason::BuildFailed {
             build_id,
             log_complete,
-        } => {
-            let mut text = format!("build {build_id} produced no image; its log says why");
-            if !log_complete {
-                text.push_str(" (the log is incomplete)");
-            }
-            text
-        }
+        } => build_failure(build_id, *log_complete, None),
         FailReason::Context { error } => format!("the build context could not be packed: {error}"),
         FailReason::ImageMismatch {
             expected_hash,
@@ -437,6 +492,12 @@ pub fn fail_reason(reason: &FailReason) -> String {
         FailReason::Internal { detail } => format!("internal error: {detail}"),
         FailReason::Pin { error } => format!("cannot pin a base image: {error}"),
         FailReason::Service { error } => fault(error),
+        FailReason::LibraryMismatch {
+            builder_library,
+            library,
+        } => format!(
+            "the build service publishes to the library at {builder_library}, not to the one this run looks images up and tags in ({library}); point `--library-url` (or `--remote`) at the build service's library; the build was cancelled"
+        ),
         FailReason::Tagging { set, error } if set.is_empty() => {
             format!("{}; no tag was set", fault(error))
         }
@@ -446,6 +507,18 @@ pub fn fail_reason(reason: &FailReason) -> String {
             set.join(", ")
         ),
     }
+}
+
+/// Describes a build that produced no image, in its log's words when they are known.
+pub fn build_failure(build_id: &str, log_complete: bool, reason: Option<&LogReason>) -> String {
+    let mut text = match reason {
+        Some(reason) => format!("build {build_id} produced no image: {}", reason.one_line()),
+        None => format!("build {build_id} produced no image; its log says why"),
+    };
+    if !log_complete {
+        text.push_str(" (the log is incomplete)");
+    }
+    text
 }
 
 fn fault(error: &ServiceFault) -> String {
@@ -522,12 +595,27 @@ pub fn seconds(duration: Duration) -> String {
     }
 }
 
-/// Writes the final table: one row per image.
-pub fn write_summary(out: &mut dyn Write, summary: &RunSummary) -> io::Result<()> {
+/// Writes the final table: one row per image. The reasons are the result document's, which
+/// quote failed builds' logs.
+pub fn write_summary(
+    out: &mut dyn Write,
+    summary: &RunSummary,
+    document: &ResultDocument<'_>,
+) -> io::Result<()> {
+    let reason = |target: &str, arch: &str| {
+        document
+            .targets
+            .iter()
+            .filter(|t| t.name == target)
+            .flat_map(|t| &t.images)
+            .find(|i| i.arch == arch)
+            .and_then(|i| i.reason.clone())
+    };
     let rows: Vec<[String; 6]> = summary
         .jobs
         .iter()
         .map(|job| {
+            let why = || reason(&job.target, &job.arch).unwrap_or_else(|| "-".to_owned());
             let (status, detail) = match &job.outcome {
                 Outcome::Built { tags, .. } => (
                     "built",
@@ -545,8 +633,11 @@ pub fn write_summary(out: &mut dyn Write, summary: &RunSummary) -> io::Result<()
                         tags.join(", ")
                     },
                 ),
-                Outcome::Failed { reason } => ("FAILED", fail_reason(reason)),
-                Outcome::Skipped { .. } => ("skipped", "-".to_owned()),
+                Outcome::Failed { reason: failure } => (
+                    "FAILED",
+                    reason(&job.target, &job.arch).unwrap_or_else(|| fail_reason(failure)),
+                ),
+                Outcome::Skipped { .. } => ("skipped", why()),
                 Outcome::Cancelled { .. } => ("cancelled", "-".to_owned()),
                 Outcome::TimedOut { .. } => ("TIMED OUT", "-".to_owned()),
             };

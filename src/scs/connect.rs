@@ -43,6 +43,9 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// Sent as `User-Agent`.
     pub user_agent: String,
+    /// Whether the run builds: `tag` only reads and tags in the library, and a remote with a
+    /// library but no build service is enough for it.
+    pub needs_builder: bool,
 }
 
 impl ConnectOptions {
@@ -57,6 +60,7 @@ impl ConnectOptions {
             retry: RetryPolicy::default(),
             request_timeout: REQUEST_TIMEOUT,
             user_agent: user_agent(),
+            needs_builder: true,
         }
     }
 }
@@ -72,6 +76,9 @@ pub struct Connection {
     pub build: BuildClient,
     pub library: LibraryClient,
     pub endpoints: Endpoints,
+    /// False when the remote has no build service and the caller said it needs none: `build`
+    /// then holds a client of the frontend that is never called.
+    pub has_builder: bool,
     /// The library's `apiVersion`, if it announced one.
     pub library_api_version: Option<String>,
     /// Whether the token was checked against the token service (not when discovery was
@@ -116,6 +123,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         request_timeout: options.request_timeout,
     });
 
+    let mut has_builder = true;
     let endpoints = match (builder_override, library_override) {
         (Some(builder), Some(library)) => Endpoints {
             frontend,
@@ -139,12 +147,18 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
             };
             // scs-build refuses a remote without both services ("remote server is
             // misconfigured", PROTOCOL.md §1.1); a run needs both too.
-            let builder = pick(
-                builder_override,
-                discovered.builder,
-                ServiceKind::Builder,
-                "builderAPI",
-            )?;
+            let builder = match (&builder_override, &discovered.builder) {
+                (None, None) if !options.needs_builder => {
+                    has_builder = false;
+                    frontend.clone()
+                }
+                _ => pick(
+                    builder_override,
+                    discovered.builder,
+                    ServiceKind::Builder,
+                    "builderAPI",
+                )?,
+            };
             let library = pick(
                 library_override,
                 discovered.library,
@@ -182,6 +196,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         ),
         library: LibraryClient::new(transport, endpoints.library.clone(), tags),
         endpoints,
+        has_builder,
         library_api_version,
         token_verified,
     })
