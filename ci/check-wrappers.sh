@@ -6,7 +6,8 @@
 #   consistency        the GitLab component and template run the same script and pin the
 #                      version in Cargo.toml; ci/release-pin.sh pins them all
 #   actionlint         action.yml's workflows and the example workflows with `uses: ./`
-#   zizmor             action.yml and the same workflows
+#   zizmor             action.yml and the same workflows; the example workflows as
+#                      copied (every action pinned by commit); ci/pin-examples.sh
 #   check-jsonschema   action.yml, the workflows, the GitLab templates and examples; the
 #                      manifest schema over every example manifest
 #   act                .github/workflows/test-action.yml: `uses: ./` on the examples, emulated
@@ -149,6 +150,31 @@ check "actionlint (with shellcheck) on the workflows" \
 
 check "zizmor on action.yml and the workflows" \
   bash -c 'cd "$1" && zizmor --offline --no-progress .' _ "$lint"
+
+# The examples as a user copies them: every action pinned by a full commit with its
+# version in a comment, so zizmor has nothing to report (unpinned-uses above all).
+examples_as_copied() {
+  local unpinned
+  unpinned="$(grep -nE '^ *(- )?uses:' examples/.github/workflows/*.yml | grep -Ev 'uses: [^ ]+@[0-9a-f]{40} # v[0-9][^ ]*$' || true)"
+  if [ -n "$unpinned" ]; then
+    printf 'not pinned by commit with the version in a comment:\n%s\n' "$unpinned"
+    return 1
+  fi
+  zizmor --offline --no-progress examples
+}
+check "zizmor on the example workflows as copied (actions pinned by commit)" examples_as_copied
+
+pin_examples() {
+  local copy="$work/pin-examples" commit
+  snapshot "$copy"
+  commit="$(printf 'c%.0s' {1..40})"
+  bash "$copy/ci/pin-examples.sh" 9.8.7 "$commit"
+  test "$(grep -c "uses: sifbake/sifbake@$commit # v9.8.7\$" "$copy"/examples/.github/workflows/*.yml "$copy/README.md" | awk -F: '{ n += $2 } END { print n }')" \
+    = "$(grep -c 'uses: sifbake/sifbake@' "$copy"/examples/.github/workflows/*.yml "$copy/README.md" | awk -F: '{ n += $2 } END { print n }')"
+  git -C "$copy" diff --stat
+  if bash "$copy/ci/pin-examples.sh" 9.8.7 v9.8.7; then return 1; fi
+}
+check "ci/pin-examples.sh pins the examples to a release's commit" pin_examples
 
 jsonschema() {
   python3 - "$work" <<'EOF'
