@@ -209,6 +209,11 @@ pub async fn open(
         }
     };
     let mut notes = vec![format!("using the {}", resolved.source)];
+    notes.extend(
+        resolved
+            .warning()
+            .map(|warning| format!("warning: {warning}")),
+    );
     let token = resolved.token.clone();
     let options = ConnectOptions {
         remote: args.remote.clone(),

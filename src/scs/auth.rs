@@ -147,6 +147,28 @@ impl fmt::Display for TokenSource {
 pub struct ResolvedToken {
     pub token: Token,
     pub source: TokenSource,
+    /// A file holding it that other users can read, as ssh warns of keys: its path and mode.
+    pub exposed_file: Option<(PathBuf, u32)>,
+}
+
+impl ResolvedToken {
+    /// The warning to print when the file holding the token is readable by others.
+    pub fn warning(&self) -> Option<String> {
+        let (path, mode) = self.exposed_file.as_ref()?;
+        Some(format!(
+            "the token file `{}` can be read by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ))
+    }
+}
+
+/// The mode of `path` when group or others may read it.
+fn exposed(path: &Path) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then(|| (path.to_owned(), mode))
 }
 
 /// Why no token could be read. Never holds the token or file contents.
@@ -198,6 +220,7 @@ pub fn resolve_token(sources: &TokenSources) -> Result<Option<ResolvedToken>, Au
         return Ok(Some(ResolvedToken {
             token,
             source: TokenSource::TokenFile(path.clone()),
+            exposed_file: exposed(path),
         }));
     }
     let env = [
@@ -209,6 +232,7 @@ pub fn resolve_token(sources: &TokenSources) -> Result<Option<ResolvedToken>, Au
             return Ok(Some(ResolvedToken {
                 token,
                 source: TokenSource::Env(name),
+                exposed_file: None,
             }));
         }
     }
@@ -219,6 +243,7 @@ pub fn resolve_token(sources: &TokenSources) -> Result<Option<ResolvedToken>, Au
     if let Some(token) = read_small(&legacy)?.and_then(Token::new) {
         return Ok(Some(ResolvedToken {
             token,
+            exposed_file: exposed(&legacy),
             source: TokenSource::LegacyFile(legacy),
         }));
     }
@@ -297,6 +322,7 @@ fn token_from_remote_config(path: &Path, text: &str) -> Result<Option<ResolvedTo
         .and_then(Token::new)
         .map(|token| ResolvedToken {
             token,
+            exposed_file: exposed(path),
             source: TokenSource::RemoteConfig {
                 path: path.to_owned(),
                 remote: active,
@@ -355,6 +381,33 @@ mod tests {
     }
 
     #[test]
+    fn a_token_file_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, format!("{SECRET}\n")).expect("write");
+        let sources = |path: &Path| TokenSources {
+            token_file: Some(path.to_owned()),
+            ..TokenSources::default()
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let resolved = resolve_token(&sources(&path))
+            .expect("read")
+            .expect("token");
+        let warning = resolved.warning().expect("a warning");
+        assert!(
+            warning.contains("mode 644") && warning.contains("chmod 600"),
+            "{warning}"
+        );
+        assert!(!warning.contains(SECRET));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let resolved = resolve_token(&sources(&path))
+            .expect("read")
+            .expect("token");
+        assert_eq!(resolved.warning(), None);
+    }
+
+    #[test]
     fn token_never_prints() {
         let token = Token::new(format!("  {SECRET}\n")).expect("non-empty");
         assert_eq!(token.expose(), SECRET);
@@ -363,6 +416,7 @@ mod tests {
         let resolved = ResolvedToken {
             token: token.clone(),
             source: TokenSource::Env(SYLABS_TOKEN),
+            exposed_file: None,
         };
         assert!(!format!("{resolved:?}").contains(SECRET));
         assert_eq!(

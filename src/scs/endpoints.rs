@@ -170,6 +170,18 @@ pub fn service_url(
         reason,
     };
     let trimmed = text.trim();
+    // `http:/host` or `https:host` is a scheme misspelt, not a host named `http`: without
+    // this, it would be looked up as one, and fail as a network problem.
+    if let Some((scheme, rest)) = trimmed.split_once(':')
+        && ["http", "https"].contains(&scheme.to_ascii_lowercase().as_str())
+        && !rest.starts_with("//")
+    {
+        let rest = rest.trim_start_matches('/');
+        return Err(invalid(format!(
+            "a scheme is followed by `://`: did you mean `{}://{rest}`?",
+            scheme.to_ascii_lowercase()
+        )));
+    }
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()
     } else {
@@ -442,6 +454,21 @@ mod tests {
                 Err("user name or password"),
             ),
             ("https://", false, Err("is not valid")),
+            (
+                "http:/10.0.0.1",
+                false,
+                Err("did you mean `http://10.0.0.1`?"),
+            ),
+            (
+                "HTTPS:cloud.sylabs.io",
+                false,
+                Err("did you mean `https://cloud.sylabs.io`?"),
+            ),
+            (
+                "cloud.example:8443",
+                false,
+                Ok("https://cloud.example:8443/"),
+            ),
         ];
         for (text, allow, expected) in cases {
             let actual = service_url(text, ServiceKind::Builder, allow)
