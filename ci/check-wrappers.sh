@@ -11,9 +11,11 @@
 #   check-jsonschema   action.yml, the workflows, the GitLab templates and examples; the
 #                      manifest schema over every example manifest
 #   act                .github/workflows/test-action.yml: `uses: ./` on the examples, emulated
-#   gitlab-ci-local    the component (merge request plan; default-branch build and a
-#                      downstream job reading the dotenv report) and the classic template,
-#                      against scs-emulator
+#   gitlab-ci-local    the component (a merge request built ephemerally, with and without
+#                      a token; a default-branch build and a downstream job reading the
+#                      dotenv report; a tag promoted by `tag`, sifbake built from the
+#                      component's commit) and the classic template (no release pinned:
+#                      built from source), against scs-emulator
 #
 # Needs the debug builds of sifbake and scs-emulator (`cargo build --workspace`). Prints
 # "N passed, N failed" and exits non-zero when anything failed.
@@ -93,24 +95,32 @@ from ruamel.yaml import YAML  # check-jsonschema's YAML library, in the same ven
 yaml = YAML(typ="safe")
 component = list(yaml.load_all(open("templates/sifbake.yml")))
 classic = yaml.load(open(".gitlab-ci-template.yml"))
+action = yaml.load(open("action.yml"))
 jobs = component[1]
-script = jobs["sifbake-plan"]["script"]
-assert jobs["sifbake-build"]["script"] == script, "the component's jobs run different scripts"
+assert list(jobs) == ["sifbake-build"], f"the component's jobs are {list(jobs)}"
+script = jobs["sifbake-build"]["script"]
 assert classic[".sifbake"]["script"] == script, "the template and the component run different scripts"
 cargo = open("Cargo.toml").read()
 version = re.search(r'^\[package\][^\[]*?^version = "([^"]+)"', cargo, re.M | re.S).group(1)
 for name, variables in [
-    ("sifbake-plan", jobs["sifbake-plan"]["variables"]),
     ("sifbake-build", jobs["sifbake-build"]["variables"]),
     (".sifbake", classic[".sifbake"]["variables"]),
 ]:
     assert variables["SIFBAKE_VERSION"] == version, f"{name} pins {variables['SIFBAKE_VERSION']}, Cargo.toml says {version}"
 inputs = component[0]["spec"]["inputs"]
-for key, value in jobs["sifbake-build"]["variables"].items():
-    if isinstance(value, str) and "inputs." in value:
-        used = re.search(r"inputs\.([a-z-]+)", value).group(1)
-        assert used in inputs, f"{key} uses an undeclared input {used}"
-print(f"one script in three jobs; version {version} pinned everywhere")
+body = open("templates/sifbake.yml").read().split("\n---\n", 1)[1]
+used = set(re.findall(r"inputs\.([a-z-]+)", body))
+assert used <= set(inputs), f"undeclared inputs used: {sorted(used - set(inputs))}"
+assert used == set(inputs), f"inputs declared but unused: {sorted(set(inputs) - used)}"
+# The component takes the action's inputs under the same names, but for GitHub's own and
+# those GitLab names otherwise (manifest, directory, fail-fast).
+github_only = {"token", "keep-going", "summary", "github-token", "github-statuses", "github-comment",
+               "release-url", "working-directory"}
+missing = set(action["inputs"]) - github_only - set(inputs)
+assert not missing, f"the component lacks the action's inputs {sorted(missing)}"
+for name in ["SIFBAKE_COMMAND", "SIFBAKE_SINCE", "SIFBAKE_ALL", "SIFBAKE_DRY_RUN", "SIFBAKE_LOG_DIR"]:
+    assert name in classic["variables"], f"the template does not set {name}"
+print(f"one script in both files; version {version} pinned everywhere; {len(inputs)} inputs, the action's among them")
 EOF
 }
 check "GitLab component and template agree" consistency
@@ -295,13 +305,29 @@ gitlab_project() {
   git -C "$into" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -m "the examples"
 }
 
-# Runs gitlab-ci-local in a project with the shell executor (no Docker), sifbake on PATH.
+# A stand-in for cargo: records its arguments and "installs" this checkout's build where
+# `cargo install --root ROOT` would, so the source install path runs in seconds.
+stub_cargo() {
+  mkdir -p "$work/stub-bin"
+  cat >"$work/stub-bin/cargo" <<STUB
+#!/bin/sh
+printf '%s\\n' "\$*" >>"$work/cargo.log"
+while [ \$# -gt 0 ]; do
+  if [ "\$1" = --root ]; then mkdir -p "\$2/bin" && cp "$sifbake" "\$2/bin/sifbake"; fi
+  shift
+done
+STUB
+  chmod +x "$work/stub-bin/cargo"
+}
+
+# Runs gitlab-ci-local in a project with the shell executor (no Docker), sifbake and the
+# stand-in cargo on PATH.
 gitlab_ci_local() {
   local project="$1"
   shift
   (
     cd "$project"
-    PATH="$repo/target/debug:$PATH" gitlab-ci-local --force-shell-executor --no-color \
+    PATH="$work/stub-bin:$repo/target/debug:$PATH" gitlab-ci-local --force-shell-executor --no-color \
       --variable GITLAB_CI=true --variable SYLABS_TOKEN=ci-token \
       --variable "SIFBAKE_REMOTE=$(cat "$work/emulator.url")" "$@"
   )
@@ -312,23 +338,29 @@ gitlab_component() {
   gitlab_project "$project"
   local base head
   base="$(git -C "$project" rev-parse HEAD)"
-  # A merge request that changes one image: the plan job runs, the build job does not.
+  # A merge request that changes one image: built ephemerally, nothing published.
   git -C "$project" checkout -q -b feature
   printf 'Bootstrap: docker\nFrom: alpine:3.21\n' >"$project/containers/bwa/Singularity.def"
   git -C "$project" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -am "a newer bwa"
   head="$(git -C "$project" rev-parse HEAD)"
-  gitlab_ci_local "$project" --variable SIFBAKE_INSTALL=preinstalled \
-    --variable CI_PIPELINE_SOURCE=merge_request_event \
-    --variable CI_MERGE_REQUEST_IID=3 --variable CI_MERGE_REQUEST_DIFF_BASE_SHA="$base" \
-    --variable CI_MERGE_REQUEST_SOURCE_BRANCH_SHA="$head" \
-    --variable CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=feature \
-    --variable CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main | tee "$work/mr.log"
-  grep -q "PASS  sifbake-plan" "$work/mr.log"
-  if grep -q "sifbake-build" "$work/mr.log"; then return 1; fi
-  grep -q "Plan for merge request !3" "$work/mr.log"
-  grep -qx "SIFBAKE_HAS_CHANGES=true" "$project/sifbake.env"
+  local mr=(--variable CI_PIPELINE_SOURCE=merge_request_event
+    --variable CI_MERGE_REQUEST_IID=3 --variable CI_MERGE_REQUEST_DIFF_BASE_SHA="$base"
+    --variable CI_MERGE_REQUEST_SOURCE_BRANCH_SHA="$head"
+    --variable CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=feature
+    --variable CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main)
+  gitlab_ci_local "$project" --variable SIFBAKE_INSTALL=preinstalled "${mr[@]}" | tee "$work/mr.log"
+  grep -q "PASS  sifbake-build" "$work/mr.log"
+  grep -qx "SIFBAKE_PUBLISH=ephemeral" "$project/sifbake.env"
   grep -qx "SIFBAKE_CHANGED_TARGETS=bwa" "$project/sifbake.env"
-  echo "merge request plan:" && grep -A4 "Plan for merge request !3" "$work/mr.log"
+  grep -q '<testcase ' "$project/sifbake-junit.xml"
+  echo "merge request: $(grep -E '^SIFBAKE_(PUBLISH|CHANGED_TARGETS)=' "$project/sifbake.env" | tr '\n' ' ')"
+  # Without the token (a protected variable in an unprotected branch): emulated, not failed.
+  rm -f "$project/sifbake.env"
+  gitlab_ci_local "$project" --variable SIFBAKE_INSTALL=preinstalled "${mr[@]}" --variable SYLABS_TOKEN= |
+    tee "$work/mr-no-token.log"
+  grep -q "PASS  sifbake-build" "$work/mr-no-token.log"
+  grep -q "no SYLABS_TOKEN in this merge request pipeline" "$work/mr-no-token.log"
+  grep -qx "SIFBAKE_PUBLISH=ephemeral" "$project/sifbake.env"
 
   # The default branch: the build job publishes, the downstream job gets the refs.
   git -C "$project" checkout -q main
@@ -341,24 +373,48 @@ gitlab_component() {
   test "$(grep -c '^library://acme-lab/[a-z]*/[a-z]*:sha256\.[0-9a-f]\{64\}$' "$project/built-images.txt")" = 7
   test "$(grep -c '<testcase ' "$project/sifbake-junit.xml")" = 7
   if grep -q '<failure' "$project/sifbake-junit.xml"; then return 1; fi
+  test -f "$project/sifbake-logs/base-amd64.log"
   echo "announce-images received:" && cat "$project/built-images.txt"
+
+  # A release tag on that commit: `tag` by default, promoting without a build; sifbake built
+  # from source at the component's own commit (install: source).
+  git -C "$project" tag v1.2.3
+  rm -f "$project/sifbake.env" "$work/cargo.log"
+  gitlab_ci_local "$project" --variable SIFBAKE_INSTALL=source --variable CI_COMMIT_TAG=v1.2.3 \
+    --variable CI_COMMIT_REF_NAME=v1.2.3 --variable CI_COMMIT_BRANCH= | tee "$work/tag.log"
+  local commit
+  commit="$(git -C "$project" rev-parse HEAD)"
+  grep -q "PASS  sifbake-build" "$work/tag.log"
+  grep -q "0 built, 7 retagged" "$work/tag.log"
+  grep -q "building sifbake $version from .* at commit $commit .* this takes 5 to 15 minutes" "$work/tag.log"
+  grep -q "built from source in [0-9]*s" "$work/tag.log"
+  grep -q -- "--git https://github.com/sifbake/sifbake --rev $commit sifbake" "$work/cargo.log"
+  echo "tag pipeline: $(grep -o '0 built, 7 retagged' "$work/tag.log" | head -n 1); cargo $(cat "$work/cargo.log")"
 }
 
 gitlab_classic() {
   local project="$work/gitlab-classic"
   gitlab_project "$project"
   # The same images again, through the classic template: found by digest, only retagged.
-  gitlab_ci_local "$project" --file gitlab-ci-classic.yml --variable SIFBAKE_INSTALL=preinstalled |
-    tee "$work/classic.log"
+  # No release is pinned in the template as committed: it builds sifbake from source, from
+  # the default branch when the version has no tag.
+  rm -f "$work/cargo.log"
+  git init -q --bare "$work/source.git"
+  gitlab_ci_local "$project" --file gitlab-ci-classic.yml \
+    --variable SIFBAKE_SOURCE_URL="file://$work/source.git" | tee "$work/classic.log"
   grep -q "PASS  sifbake-build" "$work/classic.log"
   grep -q "PASS  announce-images" "$work/classic.log"
   grep -q "0 built, 7 retagged" "$work/classic.log"
+  grep -q "no release binary of sifbake $version is pinned" "$work/classic.log"
+  grep -q "at the default branch" "$work/classic.log"
+  grep -q -- "--git file://$work/source.git sifbake$" "$work/cargo.log"
   test "$(grep -c '^library://' "$project/built-images.txt")" = 7
 }
 
+stub_cargo
 if start_emulator; then
-  check "gitlab-ci-local: the component (merge request plan, default-branch build, dotenv downstream)" gitlab_component
-  check "gitlab-ci-local: the classic template include" gitlab_classic
+  check "gitlab-ci-local: the component (merge request ephemeral, default-branch build, dotenv downstream, tag promoted, source install)" gitlab_component
+  check "gitlab-ci-local: the classic template include (no release pinned: built from source)" gitlab_classic
 else
   failed=$((failed + 1))
   failures+=("scs-emulator")
