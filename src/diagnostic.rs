@@ -23,6 +23,9 @@ pub struct SourceFile {
     /// targets makes thousands of locations, and counting newlines from the top for each
     /// made loading quadratic (20,000 targets took 11 s).
     line_starts: OnceLock<Vec<usize>>,
+    /// `text` with each lone carriage return shown as a space, for snippets: the renderer
+    /// would take it for a line break and misnumber the lines. Same length, same offsets.
+    shown: OnceLock<Option<String>>,
 }
 
 impl SourceFile {
@@ -32,6 +35,7 @@ impl SourceFile {
             name: name.into(),
             text: text.into(),
             line_starts: OnceLock::new(),
+            shown: OnceLock::new(),
         })
     }
 
@@ -137,7 +141,18 @@ impl SourceFile {
             return Err(too_large(bytes.len() as u64));
         }
         match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile::new(name, text)),
+            Ok(text) => {
+                let problem = text_problem(&text);
+                let source = SourceFile::new(name, text);
+                match problem {
+                    None => Ok(source),
+                    Some((offset, message, help)) => Err(ReadError::Encoding(
+                        Diagnostic::error(code, message)
+                            .at(Location::new(&source, offset, 1))
+                            .help(help),
+                    )),
+                }
+            }
             Err(error) => {
                 let offset = error.utf8_error().valid_up_to();
                 let source =
@@ -150,6 +165,31 @@ impl SourceFile {
             }
         }
     }
+}
+
+/// Text that reads, but not as its author meant: a NUL byte (a binary or damaged file; a
+/// definition file would pass it to the builder's shell), or lines ended by a carriage
+/// return alone (classic Mac OS), which SingularityCE reads as one single line and YAML
+/// as many, so no line number would mean the same to both. Returns the offset, the message
+/// and the help.
+fn text_problem(text: &str) -> Option<(usize, &'static str, &'static str)> {
+    if let Some(offset) = memchr::memchr(0, text.as_bytes()) {
+        return Some((
+            offset,
+            "the file holds a NUL byte",
+            "it is not a text file, or it was damaged: save it again as plain UTF-8 text",
+        ));
+    }
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'\r', bytes)
+        .find(|&at| bytes.get(at + 1) != Some(&b'\n'))
+        .map(|offset| {
+            (
+                offset,
+                "the file ends a line with a carriage return alone (classic Mac OS line endings)",
+                "SingularityCE reads such a file as a single line: save it with LF (or CRLF) line endings",
+            )
+        })
 }
 
 /// A snippet line longer than this many bytes is shown as a window of this size around the
@@ -166,6 +206,27 @@ impl SourceFile {
             .get(index + 1)
             .map_or(self.text.len(), |&next| next - 1);
         (starts[index], end.max(starts[index]))
+    }
+
+    /// The text as snippets show it (see `shown`).
+    fn shown(&self) -> &str {
+        self.shown
+            .get_or_init(|| {
+                let bytes = self.text.as_bytes();
+                let lone = |at: usize| bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n');
+                (0..bytes.len()).any(lone).then(|| {
+                    let mut shown = bytes.to_vec();
+                    for at in 0..bytes.len() {
+                        if lone(at) {
+                            shown[at] = b' ';
+                        }
+                    }
+                    // Only an ASCII byte was replaced by another: still UTF-8.
+                    String::from_utf8(shown).unwrap_or_default()
+                })
+            })
+            .as_deref()
+            .unwrap_or(&self.text)
     }
 
     /// A window of at most [`MAX_SNIPPET_LINE`] bytes of a long line, around `offset`.
@@ -197,7 +258,7 @@ impl SourceCode for SourceFile {
             let (line, column) = self.line_column(offset);
             return Ok(Box::new(MietteSpanContents::new_named(
                 self.name.clone(),
-                &self.text.as_bytes()[from..to],
+                &self.shown().as_bytes()[from..to],
                 SourceSpan::new(from.into(), to - from),
                 line - 1,
                 column - 1,
@@ -205,7 +266,7 @@ impl SourceCode for SourceFile {
             )));
         }
         let inner = self
-            .text
+            .shown()
             .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.clone(),
@@ -500,6 +561,14 @@ mod tests {
         );
         assert!(out.contains("\"bad\": 1"), "{out}");
         assert!(out.len() < 4 * MAX_SNIPPET_LINE, "{} bytes", out.len());
+    }
+
+    #[test]
+    fn nul_bytes_and_lone_carriage_returns_are_refused_where_they_are() {
+        assert_eq!(text_problem("a: 1\r\nb: 2\n"), None);
+        assert_eq!(text_problem("a\r").map(|p| p.0), Some(1));
+        assert_eq!(text_problem("ab\r\ncd\ref").map(|p| p.0), Some(6));
+        assert_eq!(text_problem("x\0y\r").map(|p| p.0), Some(1));
     }
 
     #[test]
