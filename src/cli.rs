@@ -105,7 +105,7 @@ pub struct RefArgs {
     pub reference: Option<String>,
 
     /// The commit to build for [default: from the CI environment or local git].
-    #[arg(long, value_name = "SHA", env = env::SIFBAKE_SHA)]
+    #[arg(long, value_name = "SHA", env = env::SIFBAKE_SHA, value_parser = commit_sha)]
     pub sha: Option<String>,
 
     /// The repository's default branch [default: from the CI environment or origin/HEAD].
@@ -318,12 +318,41 @@ pub struct ManArgs {
 }
 
 /// Parses `--request-timeout`: a duration as the manifest writes them, not zero.
+/// A commit hash as `sha-` tags and the plan use it: 4 to 40 hexadecimal digits, lowercase.
+/// `ZZZZ` would otherwise become the tag `sha-zzzz`, and an empty value blame `HEAD`.
+fn commit_sha(text: &str) -> Result<String, String> {
+    let sha = text.trim();
+    if sha.is_empty() {
+        return Err("the commit is empty: give its hash (`git rev-parse HEAD`)".to_owned());
+    }
+    if !(4..=40).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "`{sha}` is not a commit hash: give 4 to 40 hexadecimal digits (`git rev-parse HEAD`)"
+        ));
+    }
+    Ok(sha.to_ascii_lowercase())
+}
+
 fn request_timeout(text: &str) -> Result<std::time::Duration, String> {
     match crate::manifest::parse_duration(text) {
         Some(duration) if !duration.is_zero() => Ok(duration),
         _ => Err(format!(
             "`{text}` is not a duration above zero (`500ms`, `10s`, `2m`)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod sha_tests {
+    use super::commit_sha;
+
+    #[test]
+    fn only_hexadecimal_commit_hashes_are_taken() {
+        assert_eq!(commit_sha(" 1A2b3C4d ").as_deref(), Ok("1a2b3c4d"));
+        assert!(commit_sha(&"f".repeat(40)).is_ok());
+        for bad in ["", "  ", "ZZZZ", "abc", &"f".repeat(41), "12 34"] {
+            assert!(commit_sha(bad).is_err(), "{bad:?}");
+        }
     }
 }
 
