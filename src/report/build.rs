@@ -66,7 +66,12 @@ pub struct BuildReporter<'a> {
     live: Option<LiveView>,
     /// Each job's target `timeout`, after which sifbake cancels its build.
     timeouts: BTreeMap<JobId, Duration>,
+    /// Streamed log lines, prefixed, on their way to `out`.
+    stream_buffer: Vec<u8>,
 }
+
+/// The capacity of the stream buffer kept between chunks.
+const STREAM_BUFFER_KEPT: usize = 256 * 1024;
 
 impl<'a> BuildReporter<'a> {
     /// Returns a reporter writing to `out`.
@@ -88,6 +93,7 @@ impl<'a> BuildReporter<'a> {
             stop_token,
             live: None,
             timeouts: BTreeMap::new(),
+            stream_buffer: Vec::new(),
         }
     }
 
@@ -284,13 +290,21 @@ impl<'a> BuildReporter<'a> {
         let Some(info) = self.jobs.get(&job) else {
             return Ok(());
         };
-        let mut text = String::with_capacity(chunk.len() + 16 * info.prefix.len());
+        // One write per chunk (stderr is unbuffered), through a buffer reused across chunks
+        // so that hundreds of streaming builds do not churn the allocator.
+        self.stream_buffer.clear();
         for line in chunk.lines() {
-            text.push_str(&info.prefix);
-            text.push_str(line.trim_end_matches('\r'));
-            text.push('\n');
+            self.stream_buffer.extend_from_slice(info.prefix.as_bytes());
+            self.stream_buffer
+                .extend_from_slice(line.trim_end_matches('\r').as_bytes());
+            self.stream_buffer.push(b'\n');
         }
-        self.out.write_all(text.as_bytes())
+        let written = self.out.write_all(&self.stream_buffer);
+        // A huge chunk must not keep its buffer for the rest of the run.
+        if self.stream_buffer.capacity() > STREAM_BUFFER_KEPT {
+            self.stream_buffer = Vec::new();
+        }
+        written
     }
 
     fn finished(&mut self, at: Duration, job: JobId, outcome: &Outcome) -> io::Result<()> {

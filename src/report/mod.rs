@@ -8,6 +8,7 @@ pub mod built_refs;
 pub mod ci;
 pub mod diagnostics;
 pub mod dotenv;
+pub mod failure;
 pub mod github;
 pub mod junit;
 pub mod live;

@@ -1,14 +1,17 @@
 //! The result of `sifbake build` and `sifbake tag` as a document (`--format json`): per
 //! target and architecture what happened, the image, its tags, and why.
 
+use std::io;
+
 use serde::Serialize;
 
 use crate::context::RefContext;
-use crate::exec::{BuiltImage, Counts, FailReason, Outcome, RunSummary, SkipReason};
+use crate::exec::{BuiltImage, Counts, FailReason, JobId, Outcome, RunSummary, SkipReason};
 use crate::manifest::Publish;
 use crate::plan::{Action, Plan};
 
-use super::build::fail_reason;
+use super::build::{build_failure, fail_reason, seconds};
+use super::logs::LogFiles;
 
 /// The version of the result document; README.md documents it.
 pub const RESULT_SCHEMA: &str = "sifbake/result/v1";
@@ -120,15 +123,7 @@ impl<'a> ResultDocument<'a> {
                             }
                             Outcome::Skipped { reason } => {
                                 result.status = "skipped";
-                                result.reason = Some(match reason {
-                                    SkipReason::Cancelled => "the run was cancelled".to_owned(),
-                                    SkipReason::DependencyFailed { .. } => {
-                                        "a target it builds on did not succeed".to_owned()
-                                    }
-                                    SkipReason::FailFast { .. } => {
-                                        "another job failed and --fail-fast is set".to_owned()
-                                    }
-                                });
+                                result.reason = Some(skip_reason(reason, summary));
                             }
                             Outcome::Cancelled { build_id, tags } => {
                                 result.status = "cancelled";
@@ -156,6 +151,82 @@ impl<'a> ResultDocument<'a> {
             counts: summary.map(|s| s.counts).unwrap_or_default(),
             targets,
         }
+    }
+}
+
+impl ResultDocument<'_> {
+    /// Quotes each failed build's log in its reason, and a skipped dependent's reason names
+    /// why the image it builds on failed: every report made from the document (the table,
+    /// annotations, step summary, JUnit, dotenv) then says why, not only that.
+    pub fn explain(&mut self, summary: &RunSummary, logs: &mut LogFiles) -> io::Result<()> {
+        let mut failures: Vec<(JobId, String)> = Vec::new();
+        for job in &summary.jobs {
+            let why = match &job.outcome {
+                Outcome::Failed {
+                    reason:
+                        FailReason::BuildFailed {
+                            build_id,
+                            log_complete,
+                        },
+                } => {
+                    let log = logs.reason(&job.target, &job.arch)?;
+                    build_failure(build_id, *log_complete, log.as_ref())
+                }
+                Outcome::Failed { reason } => fail_reason(reason),
+                Outcome::TimedOut { after, .. } => {
+                    format!("timed out after {}", seconds(*after))
+                }
+                _ => continue,
+            };
+            failures.push((job.job, why));
+        }
+        for job in &summary.jobs {
+            let own = failures.iter().find(|(id, _)| *id == job.job);
+            let skipped_for = match &job.outcome {
+                Outcome::Skipped {
+                    reason: SkipReason::DependencyFailed { dependency },
+                } => failures.iter().find(|(id, _)| id == dependency),
+                _ => None,
+            };
+            let Some(image) = self
+                .targets
+                .iter_mut()
+                .filter(|t| t.name == job.target)
+                .flat_map(|t| t.images.iter_mut())
+                .find(|i| i.arch == job.arch)
+            else {
+                continue;
+            };
+            match (own, skipped_for) {
+                (Some((_, why)), _) if image.status == "failed" => {
+                    image.reason = Some(why.clone());
+                }
+                (_, Some((_, why))) => {
+                    if let Some(reason) = &mut image.reason {
+                        reason.push_str(&format!(": {why}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Says why a job did not run; a dependent names the image it builds on.
+fn skip_reason(reason: &SkipReason, summary: Option<&RunSummary>) -> String {
+    match reason {
+        SkipReason::Cancelled => "the run was cancelled".to_owned(),
+        SkipReason::DependencyFailed { dependency } => {
+            match summary.and_then(|s| s.jobs.iter().find(|j| j.job == *dependency)) {
+                Some(base) => format!(
+                    "it builds on `{}` ({}), which did not succeed",
+                    base.target, base.arch
+                ),
+                None => "a target it builds on did not succeed".to_owned(),
+            }
+        }
+        SkipReason::FailFast { .. } => "another job failed and --fail-fast is set".to_owned(),
     }
 }
 

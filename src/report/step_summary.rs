@@ -186,6 +186,9 @@ pub fn write_result(
         }
     }
     let publish = match document.publish {
+        crate::manifest::Publish::Push if counts.failed + counts.timed_out > 0 => {
+            "only the images that built or existed were published and tagged"
+        }
         crate::manifest::Publish::Push => "images published and tagged",
         crate::manifest::Publish::Ephemeral => "ephemeral images: nothing published or tagged",
         crate::manifest::Publish::Skip => "nothing built (`publish: skip`)",
@@ -374,7 +377,7 @@ mod tests {
         let expected = "\
 ### sifbake build: branch `main` at `3e04653`
 
-1 built, 0 retagged, 1 failed in 7.0s; images published and tagged; exit code 1.
+1 built, 0 retagged, 1 failed in 7.0s; only the images that built or existed were published and tagged; exit code 1.
 
 | Target | Arch | Status | Duration | Ref | Tags | Size | Pull |
 | --- | --- | --- | ---: | --- | --- | ---: | --- |

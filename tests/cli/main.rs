@@ -23,6 +23,8 @@ mod github_api;
 mod hostile;
 /// `sifbake inspect`.
 mod inspect;
+/// Build logs streamed live, and the builder's reason for a failure in every report.
+mod live_logs;
 /// Only images whose upload completed count as existing.
 mod library_state;
 /// A service out for a while costs no build.

@@ -223,8 +223,8 @@ fn failed_builds_are_annotated_on_their_definition_file_and_reported_with_their_
             "{line}"
         );
         assert!(
-            line.ends_with("produced no image; its log says why"),
-            "{line}"
+            line.ends_with("produced no image: FATAL: While performing build: compiler exploded"),
+            "the builder's reason, from the log: {line}"
         );
     }
 
@@ -237,7 +237,7 @@ fn failed_builds_are_annotated_on_their_definition_file_and_reported_with_their_
     assert!(summary.contains("| ❌ failed |"), "{summary}");
     assert!(summary.contains("#### Why"), "{summary}");
     assert!(
-        summary.contains("- **python** (amd64) skipped: a target it builds on did not succeed"),
+        summary.contains("- **python** (amd64) skipped: it builds on \\`base\\` (amd64), which did not succeed: build "),
         "{summary}"
     );
     let result: Value = serde_json::from_str(&runner.outputs()["result"]).expect("result JSON");

@@ -59,8 +59,10 @@ pub async fn run(state: AppState, build: Arc<Build>) {
     build.mark_started(now_unix());
     build.append(EMULATED_LINE);
     build.append("INFO:    Starting build...\n");
+    // The service's limit is not the client's: say whose it is, so a log read next to a
+    // client's shorter timeout does not suggest the build may run this long.
     build.append(format!(
-        "INFO:    Setting maximum build duration to {}\n",
+        "INFO:    Setting maximum build duration to {} (the build service's own limit; the client may cancel sooner)\n",
         go_duration(state.settings.max_build_duration)
     ));
     let deadline = later(started, state.settings.max_build_duration);

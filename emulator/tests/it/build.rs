@@ -44,7 +44,9 @@ async fn a_build_streams_its_log_closes_with_1000_and_publishes_its_image() {
     assert_eq!(lines.next(), Some("INFO:    Starting build..."));
     assert_eq!(
         lines.next(),
-        Some("INFO:    Setting maximum build duration to 1h0m0s")
+        Some(
+            "INFO:    Setting maximum build duration to 1h0m0s (the build service's own limit; the client may cancel sooner)"
+        )
     );
     let size = info["imageSize"].as_u64().unwrap();
     assert!(size > 0);
