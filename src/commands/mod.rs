@@ -11,6 +11,7 @@ pub mod build;
 pub mod completions;
 pub mod inspect;
 pub mod output;
+pub mod output_failure;
 pub mod plan;
 pub mod reports;
 pub mod services;

@@ -20,7 +20,7 @@ pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Re
     let mut reports = Reports::new(settings, "plan", (&args.report).into(), out.stderr)?;
     let code = plan(settings, args, out, &mut reports)?;
     reports.finish()?;
-    Ok(code)
+    reports.report_failures(out.stderr, code)
 }
 
 fn plan(

@@ -18,6 +18,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::Output;
+use super::output_failure::{self, OutputFailure};
 use crate::cli::{PlanReportArgs, ReportArgs};
 use crate::context::{RefKind, vars};
 use crate::diagnostic::Diagnostic;
@@ -98,6 +99,8 @@ pub struct Reports {
     dotenv: Vec<(&'static str, Value)>,
     junit_written: bool,
     github_token: Option<String>,
+    /// Reports and logs that could not be written; the others still are.
+    failures: Vec<OutputFailure>,
 }
 
 impl Reports {
@@ -143,6 +146,7 @@ impl Reports {
             dotenv: Vec::new(),
             junit_written: false,
             github_token,
+            failures: Vec::new(),
         })
     }
 
@@ -234,8 +238,14 @@ impl Reports {
             let tail = |target: &str, arch: &str| {
                 tails.get(&(target.to_owned(), arch.to_owned())).cloned()
             };
-            let mut file = create(&path)?;
-            write_junit(&mut file, self.command, document, &tail)?;
+            let written = create(&path).and_then(|mut file| {
+                write_junit(&mut file, self.command, document, &tail)?;
+                file.sync_all()
+            });
+            if let Err(error) = written {
+                self.failures
+                    .push(OutputFailure::new("the JUnit report", &path, error));
+            }
             self.junit_written = true;
         }
         self.dotenv.extend(dotenv::result_variables(document));
@@ -335,13 +345,27 @@ impl Reports {
             let errors: Vec<&Diagnostic> =
                 self.diagnostics.iter().filter(|d| d.is_error()).collect();
             if !errors.is_empty() {
-                let mut file = create(&self.cwd.join(path))?;
-                write_stopped_junit(&mut file, self.command, &errors)?;
+                let path = self.cwd.join(path);
+                let written = create(&path).and_then(|mut file| {
+                    write_stopped_junit(&mut file, self.command, &errors)?;
+                    file.sync_all()
+                });
+                if let Err(error) = written {
+                    self.failures
+                        .push(OutputFailure::new("the JUnit report", &path, error));
+                }
             }
         }
         if let Some(path) = &self.options.dotenv {
-            let mut file = create(&self.cwd.join(path))?;
-            dotenv::write_dotenv(&mut file, &self.dotenv, DOTENV_LIMIT)?;
+            let path = self.cwd.join(path);
+            let written = create(&path).and_then(|mut file| {
+                dotenv::write_dotenv(&mut file, &self.dotenv, DOTENV_LIMIT)?;
+                file.sync_all()
+            });
+            if let Err(error) = written {
+                self.failures
+                    .push(OutputFailure::new("the dotenv report", &path, error));
+            }
         }
         let Some(path) = self.summary_file.clone() else {
             return Ok(());
@@ -389,7 +413,6 @@ impl Reports {
             return Ok(());
         }
         let existing = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
-        let mut file = OpenOptions::new().append(true).create(true).open(&path)?;
         let mut text = Vec::new();
         assemble(
             &mut text,
@@ -399,7 +422,34 @@ impl Reports {
         if !text.is_empty() {
             text.push(b'\n');
         }
-        file.write_all(&text)
+        let written = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(&text));
+        if let Err(error) = written {
+            self.failures
+                .push(OutputFailure::new("the step summary", &path, error));
+        }
+        Ok(())
+    }
+
+    /// Notes an output that could not be written (a build log).
+    pub fn output_failed(&mut self, failure: OutputFailure) {
+        self.failures.push(failure);
+    }
+
+    /// Reports every output that could not be written, on stderr and (in GitHub Actions)
+    /// as an annotation; returns the run's exit code given the builds' `code`.
+    pub fn report_failures(&mut self, stderr: &mut dyn Write, code: u8) -> io::Result<u8> {
+        for failure in &self.failures {
+            writeln!(stderr, "error: {failure}")?;
+            if self.github {
+                let annotation = Annotation::output_failure(&failure.to_string());
+                self.annotator.emit(stderr, annotation)?;
+            }
+        }
+        Ok(output_failure::exit_code(code, &self.failures))
     }
 
     /// Appends step outputs; one larger than GitHub takes (1 MiB) is left out with a warning

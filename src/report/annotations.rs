@@ -110,6 +110,19 @@ impl Annotation {
         }
     }
 
+    /// Returns the annotation of a report or log sifbake could not write.
+    pub fn output_failure(message: &str) -> Self {
+        Annotation {
+            level: Level::Error,
+            file: None,
+            line: None,
+            column: None,
+            end_column: None,
+            title: "sifbake: an output could not be written".to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
     /// Returns the workflow command, escaped as the runner requires.
     pub fn command(&self) -> String {
         let mut properties: Vec<(&str, String)> = Vec::new();

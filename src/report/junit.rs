@@ -62,9 +62,15 @@ pub fn write_junit(
     document: &ResultDocument<'_>,
     log_tail: LogTail<'_>,
 ) -> io::Result<()> {
-    report(command, document, log_tail)
-        .serialize(out)
-        .map_err(io::Error::other)
+    serialize(&report(command, document, log_tail), out)
+}
+
+/// Serialises into memory first: quick-junit wraps a failed write in its own error, which
+/// would hide the system's (a full disk) from the message that names the file.
+fn serialize(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut bytes = Vec::new();
+    report.serialize(&mut bytes).map_err(io::Error::other)?;
+    out.write_all(&bytes)
 }
 
 /// Writes the JUnit report of a command that stopped before it built anything (an invalid
@@ -89,7 +95,7 @@ pub fn write_stopped_junit(
     suite.add_test_case(case);
     let mut report = Report::new("sifbake");
     report.add_test_suite(suite);
-    report.serialize(out).map_err(io::Error::other)
+    serialize(&report, out)
 }
 
 fn status(image: &ImageResult, log_tail: impl FnOnce() -> Option<String>) -> TestCaseStatus {

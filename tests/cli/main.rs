@@ -27,6 +27,8 @@ mod inspect;
 mod live_logs;
 /// Only images whose upload completed count as existing.
 mod library_state;
+/// Reports and logs that cannot be written after the builds.
+mod output_failures;
 /// A service out for a while costs no build.
 mod outages;
 /// Paths that leave the repository are refused before anything is uploaded.
