@@ -194,6 +194,18 @@ fn expand_glob(
                 Ok(name) => name,
                 Err(()) => return targets,
             },
+            None if placeholders.dir.is_empty() => {
+                // A file at the top of the repository has no directory to be named after.
+                diagnostics.push(
+                    Diagnostic::error(
+                        "manifest::target-name",
+                        format!("`{path}` is at the repository's root: it has no directory to name its target after"),
+                    )
+                    .at(glob_at.clone())
+                    .help("add `name: \"{{name}}\"` to name each target after its file, or move the definition files into a directory per target"),
+                );
+                continue;
+            }
             None => placeholders.dir.clone(),
         };
         let declared_at = name_template.map_or_else(

@@ -14,7 +14,13 @@ fn options() -> serde_saphyr::Options {
         budget: serde_saphyr::budget! {
             max_depth: 64,
             max_nodes: 1_000_000,
+            // Many aliases of one anchor are how YAML says "the same list for every
+            // target", not an attack: the node budget bounds what aliases expand to.
+            enforce_alias_anchor_ratio: false,
         },
+        // A tag sifbake does not know (`!include`) would otherwise be dropped silently and
+        // its value read as if untagged.
+        reject_unsupported_tags: true,
     }
 }
 
@@ -85,10 +91,21 @@ fn to_diagnostic(source: &Arc<SourceFile>, error: &YamlError) -> Diagnostic {
             strip_position(&inner.to_string()),
             "see the manifest reference in README.md for the type of each key".to_owned(),
         ),
-        YamlError::Budget { .. } => (
-            "manifest::too-large",
-            strip_position(&inner.to_string()),
-            "a manifest this large or deeply nested is not a plausible sifbake.yaml".to_owned(),
+        YamlError::Budget { breach, .. } => {
+            let (message, help) = budget_text(breach);
+            // The budget is checked as the document is read: the place it ran out (often
+            // the end of the file) is not where the problem is.
+            return Diagnostic::error("manifest::too-large", message).help(help);
+        }
+        YamlError::UnsupportedTag { tag, .. } => (
+            "manifest::yaml-tag",
+            format!("the YAML tag `{tag}` is not supported"),
+            "sifbake reads the manifest as plain YAML (no `!include` or other custom tags); remove the tag and write the value here".to_owned(),
+        ),
+        YamlError::NullIntoString { .. } => (
+            "manifest::wrong-type",
+            "expected a text value, found nothing (`~` or an empty value)".to_owned(),
+            "write a value after the colon (quote it if it is empty: `\"\"`), or remove the key".to_owned(),
         ),
         YamlError::InvalidUtf8Input => (
             "manifest::encoding",
@@ -136,6 +153,35 @@ fn to_diagnostic(source: &Arc<SourceFile>, error: &YamlError) -> Diagnostic {
     Diagnostic::error(code, message).at_opt(location).help(help)
 }
 
+/// Says which limit a manifest ran into, in the manifest's terms.
+fn budget_text(breach: &serde_saphyr::budget::BudgetBreach) -> (String, String) {
+    use serde_saphyr::budget::BudgetBreach;
+    let help = "a manifest this large is not a plausible sifbake.yaml; if it is generated, split it or write lists out instead of repeating aliases".to_owned();
+    let message = match breach {
+        BudgetBreach::Depth { .. } => {
+            return (
+                "the manifest nests maps and lists more than 64 levels deep".to_owned(),
+                "a sifbake.yaml needs a few levels; check the indentation".to_owned(),
+            );
+        }
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => {
+            "the manifest holds (or its aliases expand to) more than 1,000,000 values".to_owned()
+        }
+        BudgetBreach::Aliases { aliases } => {
+            format!("the manifest uses more than {aliases} aliases (`*name`)")
+        }
+        BudgetBreach::Anchors { anchors } => {
+            format!("the manifest defines more than {anchors} anchors (`&name`)")
+        }
+        BudgetBreach::RecordedAnchorEvents { .. } | BudgetBreach::RecordedAnchorBytes { .. } => {
+            "the manifest's anchors (`&name`) hold more than sifbake keeps for aliases".to_owned()
+        }
+        BudgetBreach::Documents { .. } => "the manifest holds too many YAML documents".to_owned(),
+        _ => "the manifest is larger than sifbake reads".to_owned(),
+    };
+    (message, help)
+}
+
 /// The keys a manifest must not have because the remote builder cannot honour them
 /// (PROTOCOL.md §2.7), mapped to the reason.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
@@ -181,10 +227,41 @@ fn unknown_key_help(field: &str, expected: &[&str]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ");
+    if let Some((key, found, wanted)) = lookalike(field, known) {
+        return format!(
+            "did you mean `{key}`? `{field}` has the non-ASCII character `{found}` (U+{:04X}) where `{key}` has `{wanted}`; retype it. Valid keys here: {list}",
+            u32::from(found)
+        );
+    }
     match did_you_mean(field, known) {
         Some(suggestion) => format!("did you mean `{suggestion}`? Valid keys here: {list}"),
         None => format!("valid keys here: {list}"),
     }
+}
+
+/// Returns the known key `field` looks like when it differs only by non-ASCII characters
+/// (a Cyrillic `е` for `e`, pasted from a document or typed on another layout), with the
+/// first such character and the ASCII one it stands for.
+fn lookalike<'a>(field: &str, known: &[&'a str]) -> Option<(&'a str, char, char)> {
+    if field.is_ascii() {
+        return None;
+    }
+    known.iter().find_map(|key| {
+        if key.chars().count() != field.chars().count() {
+            return None;
+        }
+        let mut first = None;
+        for (found, wanted) in field.chars().zip(key.chars()) {
+            if found == wanted {
+                continue;
+            }
+            if found.is_ascii() {
+                return None;
+            }
+            first.get_or_insert((found, wanted));
+        }
+        first.map(|(found, wanted)| (*key, found, wanted))
+    })
 }
 
 fn missing_key_help(field: &str) -> String {
@@ -212,4 +289,39 @@ fn token_len(text: &str) -> usize {
         .filter(|i| *i > 0)
         .unwrap_or(line.trim_end().len());
     end.max(1).min(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_with_a_lookalike_letter_is_named_with_the_letter() {
+        let keys = ["def", "glob", "ref"];
+        assert_eq!(lookalike("d\u{435}f", &keys), Some(("def", '\u{435}', 'e')));
+        assert_eq!(lookalike("r\u{435}f", &keys), Some(("ref", '\u{435}', 'e')));
+        assert_eq!(
+            lookalike("deg", &keys),
+            None,
+            "ASCII typos are did_you_mean's"
+        );
+        assert_eq!(lookalike("d\u{435}fs", &keys), None);
+        assert_eq!(
+            lookalike("x\u{435}f", &keys),
+            None,
+            "an ASCII letter differs too"
+        );
+    }
+
+    #[test]
+    fn budget_breaches_speak_of_the_manifest() {
+        use serde_saphyr::budget::BudgetBreach;
+        let (message, _) = budget_text(&BudgetBreach::Nodes { nodes: 1_000_001 });
+        assert_eq!(
+            message,
+            "the manifest holds (or its aliases expand to) more than 1,000,000 values"
+        );
+        let (message, help) = budget_text(&BudgetBreach::Depth { depth: 65 });
+        assert!(message.contains("64 levels") && help.contains("indentation"));
+    }
 }
