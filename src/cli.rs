@@ -53,6 +53,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Set this ref's tags on images that already exist by digest, building nothing.
     Tag(TagArgs),
+    /// Write a commented sifbake.yaml for the definition files found here; never overwrites.
+    Init(InitArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one per command to a directory.
@@ -298,6 +300,24 @@ pub struct InspectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+}
+
+/// `sifbake init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The manifest to write [default: sifbake.yaml in the repository root]. An existing
+    /// file is never overwritten.
+    #[arg(short = 'f', long = "file", value_name = "FILE", env = env::SIFBAKE_FILE)]
+    pub file: Option<PathBuf>,
+
+    /// The library images publish to, `library://[host/]entity/collection` [default:
+    /// inferred from `From:` lines that name a definition file found, else a placeholder].
+    #[arg(long, value_name = "LIBRARY")]
+    pub library: Option<String>,
+
+    /// Print the manifest on stdout instead of writing it.
+    #[arg(long)]
+    pub stdout: bool,
 }
 
 /// `sifbake completions`.

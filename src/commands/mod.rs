@@ -9,6 +9,7 @@ use crate::settings::Settings;
 
 pub mod build;
 pub mod completions;
+pub mod init;
 pub mod inspect;
 pub mod output;
 pub mod output_failure;

@@ -21,6 +21,8 @@ mod fault_matrix;
 mod github_api;
 /// Hostile input too large for `tests/cases/`, and the cases table of RELIABILITY.md.
 mod hostile;
+/// `sifbake init` on generated trees: what it writes validates.
+mod init;
 /// `sifbake inspect`.
 mod inspect;
 /// Build logs streamed live, and the builder's reason for a failure in every report.
