@@ -61,7 +61,7 @@ fn generated() -> Vec<Generated> {
             stderr: &["sifbake.yaml:2:", "recursion limit exceeded"],
         },
         Generated {
-            name: "a 20 MB comment",
+            name: "a 20 MB comment: more than the 16 MiB read",
             files: vec![
                 (
                     "sifbake.yaml".to_owned(),
@@ -73,8 +73,8 @@ fn generated() -> Vec<Generated> {
                 ("defs/base.def".to_owned(), BASE_DEF.to_owned()),
             ],
             args: validate,
-            exit: 0,
-            stderr: &[],
+            exit: 2,
+            stderr: &["20 MiB, more than the 16 MiB sifbake reads"],
         },
         Generated {
             name: "2000 targets",
