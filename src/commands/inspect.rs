@@ -12,8 +12,12 @@ use crate::exit;
 use crate::report::reading::DefinitionReading;
 use crate::settings::Settings;
 
+/// The version of the `--format json` document; README.md documents it.
+pub const INSPECT_SCHEMA: &str = "sifbake/inspect/v1";
+
 #[derive(Serialize)]
 struct InspectDocument<'a> {
+    schema: &'static str,
     file: &'a str,
     #[serde(flatten)]
     reading: DefinitionReading,
@@ -57,6 +61,7 @@ pub fn run(settings: &Settings, args: &InspectArgs, out: &mut Output<'_>) -> io:
             let reading = DefinitionReading::new(&definition, &source.text);
             match args.format {
                 Format::Json => out.json(&InspectDocument {
+                    schema: INSPECT_SCHEMA,
                     file: &shown,
                     reading,
                 })?,

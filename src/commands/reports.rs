@@ -171,6 +171,13 @@ impl Reports {
         Ok(())
     }
 
+    /// Sets the step summary's section of a command with no plan or result (`validate`).
+    pub fn summary_section(&mut self, text: String) {
+        if self.summary_file.is_some() {
+            self.table = Some(text);
+        }
+    }
+
     /// Reports the final plan: step outputs, the summary table, dotenv variables.
     pub fn plan(&mut self, out: &mut Output<'_>, plan: &Plan) -> io::Result<()> {
         self.outputs(out, plan_outputs(plan)?)?;

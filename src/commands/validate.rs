@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Output;
+use super::reports::{ReportOptions, Reports};
 use crate::cli::{Format, ValidateArgs};
 use crate::diagnostic::{Diagnostic, DiagnosticRecord};
-use crate::exit;
 use crate::graph::Graph;
 use crate::manifest::{Manifest, Target};
 use crate::project::{self, Project};
@@ -15,10 +15,15 @@ use crate::report::diagnostics::count_summary;
 use crate::report::reading::DefinitionReading;
 use crate::report::{plural, write_table};
 use crate::settings::Settings;
+use crate::{env, exit};
+
+/// The version of the `--format json` document; README.md documents it.
+pub const VALIDATE_SCHEMA: &str = "sifbake/validate/v1";
 
 /// The `--format json` document.
 #[derive(Serialize)]
 struct ValidateDocument {
+    schema: &'static str,
     manifest: String,
     valid: bool,
     targets: Vec<TargetDocument>,
@@ -40,8 +45,25 @@ struct TargetDocument {
     files: Vec<String>,
 }
 
-/// Runs `sifbake validate`.
+/// Runs `sifbake validate`. In GitHub Actions every problem is also an annotation on its
+/// line, and the step summary says whether the manifest is valid, as for `plan` and `build`.
 pub fn run(settings: &Settings, args: &ValidateArgs, out: &mut Output<'_>) -> io::Result<u8> {
+    let options = ReportOptions {
+        summary: settings.var(env::SIFBAKE_SUMMARY).as_deref() != Some("false"),
+        ..ReportOptions::default()
+    };
+    let mut reports = Reports::new(settings, "validate", options, out.stderr)?;
+    let code = validate(settings, args, out, &mut reports)?;
+    reports.finish()?;
+    reports.report_failures(out.stderr, code)
+}
+
+fn validate(
+    settings: &Settings,
+    args: &ValidateArgs,
+    out: &mut Output<'_>,
+    reports: &mut Reports,
+) -> io::Result<u8> {
     let request = settings.manifest_request(&args.manifest);
     let shown = request
         .manifest
@@ -51,15 +73,24 @@ pub fn run(settings: &Settings, args: &ValidateArgs, out: &mut Output<'_>) -> io
         .to_string();
     match project::load(&request) {
         Ok(project) => {
-            out.diagnostics(&project.warnings)?;
+            reports.set_project(&project.manifest.root, project.manifest.manifest_path());
+            reports.diagnostics(out, &project.warnings)?;
+            let mut text = Vec::new();
+            write_summary(&mut text, &shown, &project)?;
+            let headline = String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            reports.summary_section(format!("### sifbake validate: {headline}\n"));
             match args.format {
                 Format::Json => out.json(&document(&shown, Some(&project), &project.warnings))?,
-                Format::Text => write_summary(out.stdout, &shown, &project)?,
+                Format::Text => out.stdout.write_all(&text)?,
             }
             Ok(exit::SUCCESS)
         }
         Err(diagnostics) => {
-            out.diagnostics(&diagnostics)?;
+            reports.diagnostics(out, &diagnostics)?;
             writeln!(
                 out.stderr,
                 "error: {shown} is not valid: {}",
@@ -92,6 +123,7 @@ fn document(
         None => (Vec::new(), Vec::new()),
     };
     ValidateDocument {
+        schema: VALIDATE_SCHEMA,
         manifest: shown.to_owned(),
         valid: project.is_some(),
         targets,

@@ -9,6 +9,8 @@ mod build;
 mod cancellation;
 /// `sifbake completions` and `sifbake man`.
 mod completions;
+/// Conventions every command shares: GitHub reports from `validate`, schemas in JSON.
+mod ci_conventions;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
 /// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's

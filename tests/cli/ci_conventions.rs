@@ -1,0 +1,75 @@
+//! Output conventions every command shares: `validate` reports to GitHub Actions as `plan`
+//! and `build` do, and every JSON document names its schema.
+
+use serde_json::Value;
+
+use crate::support::{Repo, Sifbake, tree};
+
+#[test]
+fn validate_in_github_actions_annotates_each_problem_and_writes_the_step_summary() {
+    let dir = tree(&[
+        (
+            "sifbake.yaml",
+            "version: 1\ntargets:\n  base:\n    dfe: base.def\n",
+        ),
+        ("base.def", "Bootstrap: docker\nFrom: alpine:3.20\n"),
+    ]);
+    let runner = tempfile::tempdir().expect("tempdir");
+    let summary = runner.path().join("summary.md");
+    let run = Sifbake::new(dir.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", dir.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .arg("validate")
+        .run()
+        .expect_code(2);
+    let stderr = run.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("::error file=sifbake.yaml,line=4,col=5,")
+                && l.contains("unknown key `dfe`")),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        text.contains("### sifbake validate stopped: 1 error")
+            && text.contains("unknown key \\`dfe\\`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_valid_manifest_says_so_in_the_step_summary() {
+    let repo = Repo::from_examples();
+    let runner = tempfile::tempdir().expect("tempdir");
+    let summary = runner.path().join("summary.md");
+    Sifbake::new(repo.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .arg("validate")
+        .run()
+        .expect_code(0);
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        text.starts_with("### sifbake validate: sifbake.yaml is valid: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn validate_and_inspect_documents_name_their_schema() {
+    let repo = Repo::from_examples();
+    let validate = Sifbake::new(repo.path())
+        .args(["validate", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let document: Value = serde_json::from_str(&validate.stdout()).expect("JSON");
+    assert_eq!(document["schema"], "sifbake/validate/v1");
+    let inspect = Sifbake::new(repo.path())
+        .args(["inspect", "defs/base.def", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let document: Value = serde_json::from_str(&inspect.stdout()).expect("JSON");
+    assert_eq!(document["schema"], "sifbake/inspect/v1");
+}
