@@ -215,12 +215,9 @@ impl SourceFile {
                 let bytes = self.text.as_bytes();
                 let lone = |at: usize| bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n');
                 (0..bytes.len()).any(lone).then(|| {
-                    let mut shown = bytes.to_vec();
-                    for at in 0..bytes.len() {
-                        if lone(at) {
-                            shown[at] = b' ';
-                        }
-                    }
+                    let shown: Vec<u8> = (0..bytes.len())
+                        .map(|at| if lone(at) { b' ' } else { bytes[at] })
+                        .collect();
                     // Only an ASCII byte was replaced by another: still UTF-8.
                     String::from_utf8(shown).unwrap_or_default()
                 })

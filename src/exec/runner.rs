@@ -179,22 +179,6 @@ async fn drive<B: BuildService + 'static, L: Library + 'static>(
     result.unwrap_or_else(|reason| Outcome::Failed { reason })
 }
 
-/// Whether two service URLs name the same service: scheme, host, port and path, a trailing
-/// `/` aside. Text that is not a URL is compared as written.
-fn same_service(a: &str, b: &str) -> bool {
-    let key = |url: &str| match reqwest::Url::parse(url) {
-        Ok(url) => format!(
-            "{}://{}:{}{}",
-            url.scheme(),
-            url.host_str().unwrap_or_default().to_ascii_lowercase(),
-            url.port_or_known_default().unwrap_or_default(),
-            url.path().trim_end_matches('/')
-        ),
-        Err(_) => url.trim_end_matches('/').to_owned(),
-    };
-    key(a) == key(b)
-}
-
 fn service(error: ServiceError) -> FailReason {
     FailReason::Service {
         error: (&error).into(),
@@ -216,7 +200,7 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
     .map_err(|error| FailReason::Pin { error })?;
     // Another run of the same inputs (a re-run, a push and a tag on one commit) may have
     // finished since this run looked: its image stands in, and nothing is built twice.
-    if let Some(image) = adoptable(shared, job, None).await {
+    if let Some(image) = tagging::adoptable(shared, job, None).await {
         return retag(shared, job, &image, progress).await;
     }
     let context = upload_context(shared, job, progress).await?;
@@ -271,7 +255,7 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
         job.publish,
         submitted.library_url.as_deref(),
         shared.options.library_url.as_deref(),
-    ) && !same_service(theirs, ours)
+    ) && !crate::scs::same_service(theirs, ours)
     {
         return Err(FailReason::LibraryMismatch {
             builder_library: theirs.to_owned(),
@@ -309,7 +293,7 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
     let (mut image, mut found) = publish(shared, job, &info).await?;
     // A run that pushed the same inputs after this one holds the digest tag now: every tag
     // goes to that image, so the tags of one commit never name two images.
-    if let Some(other) = adoptable(shared, job, Some(&found.id)).await {
+    if let Some(other) = tagging::adoptable(shared, job, Some(&found.id)).await {
         image = BuiltImage {
             path: Some(job.container.path()),
             hash: Some(other.hash.clone()),
@@ -512,32 +496,6 @@ async fn publish<B: BuildService, L: Library>(
         size: image.size,
     };
     Ok((built, image))
-}
-
-/// The complete image the job's digest tag names, when the job may adopt it and it is not
-/// `ours`. A failed look-up adopts nothing: the job then goes on with its own image.
-async fn adoptable<B: BuildService, L: Library>(
-    shared: &Shared<B, L>,
-    job: &Job,
-    ours: Option<&str>,
-) -> Option<Image> {
-    if !job.adopt {
-        return None;
-    }
-    let found = retry(
-        &shared.emitter,
-        &shared.options.retry,
-        job.id,
-        RetryWhat::FindImage,
-        || {
-            shared
-                .library
-                .find_image(&job.container, &job.digest_tag, &job.arch)
-        },
-    )
-    .await
-    .ok()??;
-    (found.uploaded && Some(found.id.as_str()) != ours).then_some(found)
 }
 
 async fn retag<B: BuildService, L: Library + 'static>(

@@ -5,7 +5,8 @@
 //! does not cut it: the job's clean-up gives it the clean-up grace to finish. A sequence
 //! that finishes makes the job's outcome what it would have been; one that cannot finish (a
 //! tag refused for good, or the grace over) leaves an outcome that lists exactly the tags
-//! that were set.
+//! that were set. It also decides which image gets the tags: another run's image with the
+//! same inputs may stand in for this one (`adoptable`).
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::scs::{Image, Library};
 
 use super::events::{FailReason, Outcome, RetryWhat};
 use super::job::Job;
-use super::retry::persist;
+use super::retry::{persist, retry};
 use super::runner::Shared;
 
 /// What a job's tag sequence has done, shared with the job's clean-up.
@@ -131,4 +132,30 @@ pub(super) async fn tag<B, L: Library + 'static>(
             detail: error.to_string(),
         }),
     }
+}
+
+/// The complete image the job's digest tag names, when the job may adopt it and it is not
+/// `ours`. A failed look-up adopts nothing: the job then goes on with its own image.
+pub(super) async fn adoptable<B, L: Library>(
+    shared: &Shared<B, L>,
+    job: &Job,
+    ours: Option<&str>,
+) -> Option<Image> {
+    if !job.adopt {
+        return None;
+    }
+    let found = retry(
+        &shared.emitter,
+        &shared.options.retry,
+        job.id,
+        RetryWhat::FindImage,
+        || {
+            shared
+                .library
+                .find_image(&job.container, &job.digest_tag, &job.arch)
+        },
+    )
+    .await
+    .ok()??;
+    (found.uploaded && Some(found.id.as_str()) != ours).then_some(found)
 }

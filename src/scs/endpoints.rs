@@ -413,6 +413,22 @@ pub async fn library_api_version(
     Ok(version.api_version.filter(|v| !v.trim().is_empty()))
 }
 
+/// Whether two service URLs name the same service: scheme, host, port and path, a trailing
+/// `/` aside. Text that is not a URL is compared as written.
+pub fn same_service(a: &str, b: &str) -> bool {
+    let key = |url: &str| match reqwest::Url::parse(url) {
+        Ok(url) => format!(
+            "{}://{}:{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            url.port_or_known_default().unwrap_or_default(),
+            url.path().trim_end_matches('/')
+        ),
+        Err(_) => url.trim_end_matches('/').to_owned(),
+    };
+    key(a) == key(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ pub use auth::{
 pub use build_client::BuildClient;
 pub use connect::{ConnectOptions, Connection, connect, user_agent};
 pub use context::pack_context;
-pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi};
+pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi, same_service};
 pub use http::{REQUEST_TIMEOUT, install_crypto_provider};
 pub use library_client::LibraryClient;
 pub use retry::{Pause, PauseLog, RetryObserver, RetryPolicy};

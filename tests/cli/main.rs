@@ -7,12 +7,12 @@ mod support;
 mod build;
 /// SIGTERM and SIGINT during a build: remote builds cancelled, the result still written.
 mod cancellation;
-/// `sifbake completions` and `sifbake man`.
-mod completions;
-/// Conventions every command shares: GitHub reports from `validate`, schemas in JSON.
-mod ci_conventions;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
+/// Conventions every command shares: GitHub reports from `validate`, schemas in JSON.
+mod ci_conventions;
+/// `sifbake completions` and `sifbake man`.
+mod completions;
 /// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
 /// reading of definition files: the corpus, and a seeded differential fuzz.
 mod defparse_oracle;
@@ -27,14 +27,14 @@ mod hostile;
 mod init;
 /// `sifbake inspect`.
 mod inspect;
-/// Build logs streamed live, and the builder's reason for a failure in every report.
-mod live_logs;
 /// Only images whose upload completed count as existing.
 mod library_state;
-/// Reports and logs that cannot be written after the builds.
-mod output_failures;
+/// Build logs streamed live, and the builder's reason for a failure in every report.
+mod live_logs;
 /// A service out for a while costs no build.
 mod outages;
+/// Reports and logs that cannot be written after the builds.
+mod output_failures;
 /// Paths that leave the repository are refused before anything is uploaded.
 mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.

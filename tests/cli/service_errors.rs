@@ -187,7 +187,9 @@ fn tag_needs_only_a_library() {
         run.stderr()
     );
     assert!(
-        emulated.image("acme/perm/base", "v1.0.0", "amd64").is_some(),
+        emulated
+            .image("acme/perm/base", "v1.0.0", "amd64")
+            .is_some(),
         "the release tag is set"
     );
 

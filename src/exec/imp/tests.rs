@@ -1,8 +1,8 @@
 //! The executor against a scripted fake service, on tokio's paused clock: builds "take"
 //! seconds of virtual time, so orders are exact and nothing sleeps for real.
 
-mod fake;
 mod adoption;
+mod fake;
 mod tagging;
 
 use std::path::PathBuf;
