@@ -27,7 +27,7 @@ use crate::exit;
 use crate::manifest::{Publish, PublishPolicy};
 use crate::plan::{Action, Plan};
 use crate::project::Project;
-use crate::report::build::{BuildReporter, RetryNotice, write_summary};
+use crate::report::build::{BuildReporter, RetryNotice, summary_line, write_summary};
 use crate::report::ci::CiLog;
 use crate::report::logs::LogFiles;
 use crate::report::plan::write_text;
@@ -84,7 +84,9 @@ async fn build(
     };
     let publish = publish_mode(&project.manifest.publish, &gathered.context);
     if publish == Publish::Skip {
-        write_text(out.stderr, &offline, out.color)?;
+        if settings.verbosity >= 0 {
+            write_text(out.stderr, &offline, out.color)?;
+        }
         writeln!(
             out.stderr,
             "sifbake: the manifest's `publish` says `skip` for {}: nothing is built",
@@ -94,7 +96,9 @@ async fn build(
         return finish(settings, args, out, reports, run).await;
     }
     if !offline.has_changes {
-        write_text(out.stderr, &offline, out.color)?;
+        if settings.verbosity >= 0 {
+            write_text(out.stderr, &offline, out.color)?;
+        }
         writeln!(out.stderr, "sifbake: nothing changed, nothing to build")?;
         let run = Finished::nothing_run(&offline, publish);
         return finish(settings, args, out, reports, run).await;
@@ -209,7 +213,9 @@ async fn build_with(
             return Ok(exit::BAD_INPUT);
         }
     };
-    write_text(out.stderr, &plan, out.color)?;
+    if settings.verbosity >= 0 {
+        write_text(out.stderr, &plan, out.color)?;
+    }
     if services.library.tag_api() == crate::scs::TagApi::V1 && publish == Publish::Push {
         for target in plan
             .targets
@@ -229,7 +235,7 @@ async fn build_with(
             )?;
         }
     }
-    if publish == Publish::Ephemeral {
+    if publish == Publish::Ephemeral && settings.verbosity >= 0 {
         writeln!(
             out.stderr,
             "sifbake: {} builds ephemeral images (the manifest's `publish`): nothing is published or tagged",
@@ -477,6 +483,12 @@ async fn finish(
     reports.forge(out, settings, &document).await?;
     match args.format {
         Format::Json => out.json(&document)?,
+        // `-q`: the counts line alone is the result.
+        Format::Text if settings.verbosity < 0 => {
+            if let Some(summary) = summary {
+                writeln!(out.stdout, "{}", summary_line(summary))?;
+            }
+        }
         Format::Text => {
             if let Some(summary) = summary {
                 write_summary(out.stdout, summary, &document)?;

@@ -157,8 +157,11 @@ pub async fn connect(
     {
         super::reports::mask(out.stderr, token.expose())?;
     }
-    for note in &services.notes {
-        writeln!(out.stderr, "sifbake: {note}")?;
+    // `-q`: errors and the result only; which token and services were used is not news.
+    if settings.verbosity >= 0 {
+        for note in &services.notes {
+            writeln!(out.stderr, "sifbake: {note}")?;
+        }
     }
     Ok(Ok(Connected { services, retries }))
 }

@@ -113,6 +113,9 @@ impl<'a> BuildReporter<'a> {
 
     /// Reports a call the clients are about to retry.
     pub fn on_retry(&mut self, at: Duration, notice: &RetryNotice) -> io::Result<()> {
+        if self.verbosity < 0 {
+            return Ok(());
+        }
         self.line(at, None, &notice.describe())
     }
 
@@ -213,6 +216,7 @@ impl<'a> BuildReporter<'a> {
                     self.stream(*job, chunk)?;
                 }
             }
+            EventKind::StreamDropped { .. } | EventKind::Retrying { .. } if self.verbosity < 0 => {}
             EventKind::StreamDropped { job, error, .. } => {
                 if let Some(live) = &mut self.live {
                     live.set(*job, Activity::Polling { since: at }, at);
@@ -308,6 +312,12 @@ impl<'a> BuildReporter<'a> {
     }
 
     fn finished(&mut self, at: Duration, job: JobId, outcome: &Outcome) -> io::Result<()> {
+        // `-q`: only what went wrong; the result table says the rest.
+        if self.verbosity < 0
+            && !matches!(outcome, Outcome::Failed { .. } | Outcome::TimedOut { .. })
+        {
+            return Ok(());
+        }
         let mut text = self.describe(outcome);
         if let (
             Outcome::Failed {
@@ -682,6 +692,11 @@ pub fn write_summary(
     ]
     .map(str::to_owned);
     super::write_table(out, &header, &rows)?;
+    writeln!(out, "{}", summary_line(summary))
+}
+
+/// The run in one line: `2 built, 0 retagged, 1 failed in 41.3s`.
+pub fn summary_line(summary: &RunSummary) -> String {
     let counts = summary.counts;
     let mut parts = vec![
         format!("{} built", counts.built),
@@ -697,7 +712,7 @@ pub fn write_summary(
             parts.push(format!("{count} {word}"));
         }
     }
-    writeln!(out, "{} in {}", parts.join(", "), seconds(summary.duration))
+    format!("{} in {}", parts.join(", "), seconds(summary.duration))
 }
 
 #[cfg(test)]

@@ -73,3 +73,38 @@ fn validate_and_inspect_documents_name_their_schema() {
     let document: Value = serde_json::from_str(&inspect.stdout()).expect("JSON");
     assert_eq!(document["schema"], "sifbake/inspect/v1");
 }
+
+#[test]
+fn quiet_builds_print_errors_and_the_one_line_result_only() {
+    let emulated = crate::support::Emulated::start();
+    let repo = Repo::from_examples();
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["-q", "build", "--targets", "base"])
+        .run()
+        .expect_code(0);
+    assert_eq!(run.stderr(), "", "no banner, plan, state lines or log");
+    let stdout = run.stdout();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("2 built, 0 retagged in "), "{stdout}");
+
+    let base = std::fs::read_to_string(repo.path().join("defs/base.def")).expect("base.def");
+    repo.commit_files(
+        "break the base",
+        &[(
+            "defs/base.def",
+            &base.replace("# emulator: duration=2s", "# emulator: fail=\"boom\""),
+        )],
+    );
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["-q", "build", "--targets", "base"])
+        .run()
+        .expect_code(1);
+    let stderr = run.stderr();
+    assert!(
+        stderr.lines().all(|l| l.contains("FAILED")) && stderr.lines().count() == 2,
+        "only the failures: {stderr}"
+    );
+    assert_eq!(run.stdout().lines().count(), 1, "{}", run.stdout());
+}
