@@ -21,31 +21,13 @@ pub(super) async fn retry<T, F, Fut>(
     policy: &RetryPolicy,
     job: JobId,
     what: RetryWhat,
-    mut call: F,
+    call: F,
 ) -> Result<T, ServiceError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ServiceError>>,
 {
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Ok(value) => return Ok(value),
-            Err(error) if error.is_transient() && attempt < policy.attempts => {
-                let delay = policy.delay(attempt, &error);
-                emitter.emit(EventKind::Retrying {
-                    job,
-                    what,
-                    attempt,
-                    delay,
-                    error: (&error).into(),
-                });
-                sleep(delay).await;
-                attempt += 1;
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    attempt(emitter, policy, job, what, call, policy.attempts).await
 }
 
 /// Calls `call` until it succeeds or fails for good, however many transient failures come
@@ -57,7 +39,24 @@ pub(super) async fn persist<T, F, Fut>(
     policy: &RetryPolicy,
     job: JobId,
     what: RetryWhat,
+    call: F,
+) -> Result<T, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    attempt(emitter, policy, job, what, call, u32::MAX).await
+}
+
+/// Calls `call` up to `limit` times while it fails transiently, telling reporters of each
+/// retry and waiting the policy's delay.
+async fn attempt<T, F, Fut>(
+    emitter: &Emitter,
+    policy: &RetryPolicy,
+    job: JobId,
+    what: RetryWhat,
     mut call: F,
+    limit: u32,
 ) -> Result<T, ServiceError>
 where
     F: FnMut() -> Fut,
@@ -67,7 +66,7 @@ where
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(error) if error.is_transient() => {
+            Err(error) if error.is_transient() && attempt < limit => {
                 let delay = policy.delay(attempt, &error);
                 emitter.emit(EventKind::Retrying {
                     job,

@@ -1,7 +1,5 @@
 //! What sifbake trusts in the library: only images whose upload completed count as existing.
 
-use serde_json::Value;
-
 use crate::support::{Emulated, Repo};
 
 const MANIFEST: &str = "version: 1\ndefaults:\n  library: library://acme/state\ntargets:\n  base:\n    def: base.def\n";
@@ -13,8 +11,7 @@ fn digest_tag(emulated: &Emulated, repo: &Repo) -> String {
         .args(["plan", "--format", "json", "--default-branch", "main"])
         .run()
         .expect_code(0);
-    let plan: Value = serde_json::from_str(&run.stdout()).expect("plan JSON");
-    plan["targets"][0]["images"][0]["digest_tag"]
+    run.json()["targets"][0]["images"][0]["digest_tag"]
         .as_str()
         .expect("digest tag")
         .to_owned()
@@ -23,8 +20,7 @@ fn digest_tag(emulated: &Emulated, repo: &Repo) -> String {
 #[test]
 fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
     let emulated = Emulated::start();
-    let repo = Repo::empty();
-    repo.commit_files("base", &[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
+    let repo = Repo::with_files(&[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
     let tag = digest_tag(&emulated, &repo);
     // A 0-byte record under the digest tag: what an interrupted push leaves behind.
     let stale = emulated.seed_incomplete_image("acme/state/base", &tag, "amd64");
@@ -34,7 +30,7 @@ fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
         .args(["build", "--format", "json", "--default-branch", "main"])
         .run()
         .expect_code(0);
-    let result: Value = serde_json::from_str(&run.stdout()).expect("result JSON");
+    let result = run.json();
     let image = &result["targets"][0]["images"][0];
     assert_eq!(image["status"], "built", "{}", run.stderr());
     assert!(
@@ -62,8 +58,7 @@ fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
 #[test]
 fn tag_never_promotes_an_image_whose_upload_never_completed() {
     let emulated = Emulated::start();
-    let repo = Repo::empty();
-    repo.commit_files("base", &[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
+    let repo = Repo::with_files(&[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
     let tag = digest_tag(&emulated, &repo);
     let stale = emulated.seed_incomplete_image("acme/state/base", &tag, "amd64");
 

@@ -3,7 +3,6 @@
 //! out (up to the target's own timeout), and the remote build is never cancelled for them.
 
 use scs_emulator::{FaultAction, FaultRule};
-use serde_json::Value;
 
 use crate::support::{Emulated, Repo};
 
@@ -33,26 +32,22 @@ fn a_status_outage_and_a_rate_limit_after_the_build_are_waited_out() {
             retry_after_seconds: 1,
         },
     ));
-    let repo = Repo::empty();
-    repo.commit_files(
-        "base",
-        &[
-            (
-                "sifbake.yaml",
-                "version: 1\ndefaults:\n  library: library://acme/outage\ntargets:\n  base:\n    def: base.def\n    timeout: 10m\n",
-            ),
-            (
-                "base.def",
-                "# emulator: duration=2s\nBootstrap: docker\nFrom: alpine:3.20\n",
-            ),
-        ],
-    );
+    let repo = Repo::with_files(&[
+        (
+            "sifbake.yaml",
+            "version: 1\ndefaults:\n  library: library://acme/outage\ntargets:\n  base:\n    def: base.def\n    timeout: 10m\n",
+        ),
+        (
+            "base.def",
+            "# emulator: duration=2s\nBootstrap: docker\nFrom: alpine:3.20\n",
+        ),
+    ]);
     let run = emulated
         .sifbake(repo.path())
         .args(["build", "--format", "json", "--default-branch", "main"])
         .run()
         .expect_code(0);
-    let result: Value = serde_json::from_str(&run.stdout()).expect("result JSON");
+    let result = run.json();
     let image = &result["targets"][0]["images"][0];
     assert_eq!(image["status"], "built", "{}", run.stderr());
     assert!(

@@ -2,7 +2,6 @@
 //! token to replace, never "check the network".
 
 use scs_emulator::{FaultAction, FaultRule};
-use serde_json::Value;
 
 use crate::support::{Emulated, Repo};
 
@@ -11,18 +10,13 @@ fn repository() -> Repo {
 }
 
 fn repository_with(def: &str) -> Repo {
-    let repo = Repo::empty();
-    repo.commit_files(
-        "base",
-        &[
-            (
-                "sifbake.yaml",
-                "version: 1\ndefaults:\n  library: library://acme/perm\ntargets:\n  base:\n    def: base.def\n",
-            ),
-            ("base.def", def),
-        ],
-    );
-    repo
+    Repo::with_files(&[
+        (
+            "sifbake.yaml",
+            "version: 1\ndefaults:\n  library: library://acme/perm\ntargets:\n  base:\n    def: base.def\n",
+        ),
+        ("base.def", def),
+    ])
 }
 
 #[test]
@@ -42,7 +36,7 @@ fn a_forbidden_tag_says_not_allowed_and_where() {
         .args(["build", "--format", "json", "--default-branch", "main"])
         .run()
         .expect_code(3);
-    let result: Value = serde_json::from_str(&run.stdout()).expect("result JSON");
+    let result = run.json();
     let reason = result["targets"][0]["images"][0]["reason"]
         .as_str()
         .expect("a reason")
@@ -95,7 +89,7 @@ fn a_builder_that_publishes_to_another_library_is_refused_at_its_first_reply() {
         ])
         .run()
         .expect_code(3);
-    let result: Value = serde_json::from_str(&run.stdout()).expect("result JSON");
+    let result = run.json();
     let reason = result["targets"][0]["images"][0]["reason"]
         .as_str()
         .expect("a reason")

@@ -86,6 +86,17 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
+    /// stdout as a JSON document (a plan or a result), or a panic showing both streams.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|error| {
+            panic!(
+                "stdout is not JSON ({error}):\n{}\n--- stderr\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
+    }
+
     /// Asserts the exit code, showing both streams when it differs.
     pub fn expect_code(self, code: i32) -> Self {
         assert_eq!(
@@ -121,6 +132,13 @@ impl Repo {
         let repo = Repo::empty();
         copy_tree(&repo_root().join("examples"), repo.path());
         repo.commit("import the examples");
+        repo
+    }
+
+    /// A repository holding `files`, committed on `main`.
+    pub fn with_files(files: &[(&str, &str)]) -> Repo {
+        let repo = Repo::empty();
+        repo.commit_files("files", files);
         repo
     }
 
