@@ -59,6 +59,8 @@ pub enum LibraryRefErrorKind {
     UnexpectedUrlPart { found: char },
     #[error("the scheme `{scheme}` is not `library`")]
     WrongScheme { scheme: String },
+    #[error("`library:/` has one slash; write `library://` (or no scheme at all)")]
+    OneSlash,
 }
 
 /// Which name of a ref a problem is in.
@@ -299,6 +301,10 @@ fn strip_scheme(input: &str) -> Result<&str, LibraryRefErrorKind> {
         return Ok(rest);
     }
     if let Some(rest) = input.strip_prefix("library:") {
+        // `library:/e/c` is a slash short of a URL, not the short form `library:e/c/n`.
+        if rest.starts_with('/') {
+            return Err(LibraryRefErrorKind::OneSlash);
+        }
         return Ok(rest);
     }
     // `docker://x` or `https://x`: a scheme that is not ours. A bare `e/c/n:tag` has a colon
@@ -474,6 +480,7 @@ mod tests {
             ("library://acme/tools/base:a:b", "more than one `:`"),
             ("library://user@acme/tools/base", "contains `@`"),
             ("library://acme/tools/base?x=1", "contains `?`"),
+            ("library:/acme/tools/base", "`library:/` has one slash"),
         ];
         for (input, expected) in cases {
             let error = match LibraryRef::parse(input) {

@@ -37,6 +37,9 @@ pub struct LoadRequest {
 pub(super) struct Defaults {
     /// `(host, entity, collection)` of `defaults.library`.
     pub library: Option<(Option<String>, String, String)>,
+    /// `defaults.library` was given but is not valid: its error stands for every target
+    /// that would have taken its ref from it.
+    pub library_invalid: bool,
     pub arch: Vec<String>,
     pub timeout: Duration,
     pub tags: Vec<TagRule>,
@@ -195,6 +198,7 @@ fn check_defaults(
         .map(|(k, v)| (k, v.value))
         .collect();
     Defaults {
+        library_invalid: spec.library.is_some() && library.is_none(),
         library,
         arch,
         timeout,
@@ -266,6 +270,20 @@ fn check_library(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Option<String>, String, String)> {
     let text = library.value.trim();
+    if text.starts_with("library:/") && !text.starts_with("library://") {
+        diagnostics.push(
+            Diagnostic::error(
+                "manifest::library",
+                format!("`{text}` has one slash after `library:`"),
+            )
+            .at(locate(&library.referenced))
+            .help(format!(
+                "write `library://{}`",
+                text["library:/".len()..].trim_matches('/')
+            )),
+        );
+        return None;
+    }
     let rest = text
         .strip_prefix("library://")
         .or_else(|| text.strip_prefix("library:"))

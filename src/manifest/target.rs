@@ -526,6 +526,9 @@ fn reference(
         };
     }
     let Some((host, entity, collection)) = &context.defaults.library else {
+        if context.defaults.library_invalid {
+            return None;
+        }
         diagnostics.push(
             Diagnostic::error("manifest::ref", format!("target `{}` has no `ref`", resolved.name))
                 .at(resolved.declared_at.clone())
