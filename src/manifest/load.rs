@@ -49,9 +49,37 @@ pub(super) struct Defaults {
     pub context: Option<Spanned<String>>,
 }
 
+/// Returns the request for the manifest of an enclosing directory, up to the repository
+/// root, when the default `sifbake.yaml` is not in the directory sifbake was started in
+/// (as git and cargo find theirs from a subfolder). Not with `-C`, which names the root.
+fn find_upward(request: &LoadRequest) -> Option<LoadRequest> {
+    let name = request.manifest.file_name()?;
+    if request.root.is_some() || name != "sifbake.yaml" || request.manifest.exists() {
+        return None;
+    }
+    let mut dir = request.manifest.parent()?;
+    loop {
+        // The repository root is as far as a manifest can be: above it is another project.
+        if dir.join(".git").exists() {
+            return None;
+        }
+        dir = dir.parent()?;
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Some(LoadRequest {
+                manifest: candidate,
+                root: None,
+                display_base: request.display_base.clone(),
+            });
+        }
+    }
+}
+
 /// Loads and checks a manifest. On failure, returns every diagnostic found (errors and
 /// warnings); on success the warnings travel in [`Manifest::warnings`].
 pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
+    let upward = find_upward(request);
+    let request = upward.as_ref().unwrap_or(request);
     let shown = display_path(&request.manifest, &request.display_base);
     let source = SourceFile::read(&request.manifest, shown.clone(), "manifest::encoding").map_err(
         |error| match error {

@@ -108,3 +108,31 @@ fn quiet_builds_print_errors_and_the_one_line_result_only() {
     );
     assert_eq!(run.stdout().lines().count(), 1, "{}", run.stdout());
 }
+
+#[test]
+fn the_manifest_is_found_from_a_subfolder_of_the_repository() {
+    let repo = Repo::from_examples();
+    let run = Sifbake::new(&repo.path().join("defs"))
+        .arg("validate")
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stdout().starts_with("sifbake.yaml is valid: "),
+        "{}",
+        run.stdout()
+    );
+    Sifbake::new(&repo.path().join("defs"))
+        .args(["plan", "--all"])
+        .run()
+        .expect_code(0);
+    // Not beyond the repository: a manifest above its root belongs to another project.
+    let outer = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        repo.path().join("sifbake.yaml"),
+        outer.path().join("sifbake.yaml"),
+    )
+    .expect("copy");
+    let nested = outer.path().join("inner");
+    std::fs::create_dir_all(nested.join(".git")).expect("a repository root");
+    Sifbake::new(&nested).arg("validate").run().expect_code(2);
+}
