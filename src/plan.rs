@@ -12,10 +12,12 @@ use globset::GlobMatcher;
 use serde::Serialize;
 
 use crate::changes::{ChangeBase, ChangeSet, Digests};
-use crate::context::RefContext;
+use crate::context::{RefContext, RefKind};
 use crate::diagnostic::Diagnostic;
 use crate::libref::LibraryRef;
-use crate::manifest::{Target, did_you_mean, glob_matcher, is_glob, join_relative};
+use crate::manifest::{
+    Condition, TagRule, Target, did_you_mean, glob_matcher, is_glob, join_relative,
+};
 use crate::project::Project;
 use crate::tags::{self, digest_tag};
 
@@ -140,6 +142,25 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// Says why `if: default_branch` rules give nothing on a branch push whose repository's
+/// default branch is unknown (no CI variable, no `origin/HEAD`): silently missing a
+/// `latest` tag is the surprise this prevents.
+fn unknown_default_branch(rules: &[TagRule], context: &RefContext) -> Option<String> {
+    let RefKind::Branch { name } = &context.kind else {
+        return None;
+    };
+    if context.default_branch.is_some()
+        || !rules
+            .iter()
+            .any(|rule| rule.conditions.contains(&Condition::DefaultBranch))
+    {
+        return None;
+    }
+    Some(format!(
+        "the default branch is unknown (no CI variable names it and git has no `origin/HEAD`), so `if: default_branch` tag rules give nothing on `{name}`; pass `--default-branch NAME` (or run `git remote set-head origin --auto`)"
+    ))
+}
+
 /// Asks the library whether an image with a digest tag exists.
 pub trait DigestLookup {
     /// Returns true if and only if `reference` has an image tagged `tag` for `arch`.
@@ -188,6 +209,11 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
             let target = &targets[index];
             let candidate = reason != Reason::Unchanged;
             let tag_set = tags::evaluate(&target.tags, request.context);
+            if let Some(note) = unknown_default_branch(&target.tags, request.context)
+                && !notes.contains(&note)
+            {
+                notes.push(note);
+            }
             for note in tag_set.notes {
                 if !notes.contains(&note) {
                     notes.push(note);

@@ -136,3 +136,28 @@ fn the_manifest_is_found_from_a_subfolder_of_the_repository() {
     std::fs::create_dir_all(nested.join(".git")).expect("a repository root");
     Sifbake::new(&nested).arg("validate").run().expect_code(2);
 }
+
+#[test]
+fn a_default_branch_rule_that_cannot_apply_says_why_in_the_plan() {
+    let repo = Repo::from_examples();
+    let run = Sifbake::new(repo.path())
+        .args(["plan", "--all"])
+        .run()
+        .expect_code(0);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("the default branch is unknown")
+            && stdout.contains("pass `--default-branch NAME`"),
+        "{stdout}"
+    );
+    let run = Sifbake::new(repo.path())
+        .args(["plan", "--all", "--default-branch", "main"])
+        .run()
+        .expect_code(0);
+    assert!(
+        !run.stdout().contains("the default branch is unknown"),
+        "{}",
+        run.stdout()
+    );
+    assert!(run.stdout().contains("latest"), "{}", run.stdout());
+}
