@@ -16,7 +16,8 @@ use crate::context::{RefContext, RefKind};
 use crate::diagnostic::Diagnostic;
 use crate::libref::LibraryRef;
 use crate::manifest::{
-    Condition, TagRule, Target, did_you_mean, glob_matcher, is_glob, join_relative,
+    Condition, Publish, PublishPolicy, TagRule, Target, did_you_mean, glob_matcher, is_glob,
+    join_relative,
 };
 use crate::project::Project;
 use crate::tags::{self, digest_tag};
@@ -133,6 +134,8 @@ pub struct ChangeSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     pub context: RefContext,
+    /// What the run does with its images: `push`, or `ephemeral`/`skip`, which set no tag.
+    pub publish: Publish,
     pub changes: ChangeSummary,
     /// Whether anything is built or retagged.
     pub has_changes: bool,
@@ -140,6 +143,15 @@ pub struct Plan {
     pub targets: Vec<PlannedTarget>,
     /// Things worth telling: tag rules that gave nothing, tag collisions, shallow clones.
     pub notes: Vec<String>,
+}
+
+/// Returns what a run does with its images, for the ref it builds.
+pub fn publish_mode(policy: &PublishPolicy, context: &RefContext) -> Publish {
+    match context.kind {
+        RefKind::PullRequest { .. } => policy.pr,
+        RefKind::Tag { .. } => policy.tag,
+        RefKind::Branch { .. } | RefKind::Detached => policy.branch,
+    }
 }
 
 /// Says why `if: default_branch` rules give nothing on a branch push whose repository's
@@ -290,8 +302,24 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
             ));
         }
     }
+    // An ephemeral run (a pull request, by default) tags nothing: the plan says so rather
+    // than list tags that will never be set.
+    let publish = publish_mode(&project.manifest.publish, request.context);
+    if publish != Publish::Push {
+        for image in planned.iter_mut().flat_map(|t| t.images.iter_mut()) {
+            image.tags.clear();
+        }
+        // `build` says itself that `skip` builds nothing.
+        if publish == Publish::Ephemeral {
+            notes.push(format!(
+                "{} builds ephemeral images (the manifest's `publish`): nothing is published or tagged",
+                request.context.describe()
+            ));
+        }
+    }
     let has_changes = planned.iter().any(|t| t.action != Action::Skip);
     Ok(Plan {
+        publish,
         context: request.context.clone(),
         changes: ChangeSummary {
             mode,

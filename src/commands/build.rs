@@ -18,13 +18,12 @@ use super::plan::gather;
 use super::reports::Reports;
 use super::services::{self, Services};
 use crate::cli::{BuildArgs, Format};
-use crate::context::{RefContext, RefKind};
 use crate::diagnostic::Diagnostic;
 use crate::exec::{
     self, ExecOptions, FailReason, Job, JobsRequest, KnownImages, Outcome, RunSummary,
 };
 use crate::exit;
-use crate::manifest::{Publish, PublishPolicy};
+use crate::manifest::Publish;
 use crate::plan::{Action, Plan};
 use crate::project::Project;
 use crate::report::build::{BuildReporter, RetryNotice, summary_line, write_summary};
@@ -50,14 +49,7 @@ pub fn run(settings: &Settings, args: &BuildArgs, out: &mut Output<'_>) -> io::R
     reports.report_failures(out.stderr, code)
 }
 
-/// Returns what a run does with its images, for the ref it builds.
-pub fn publish_mode(policy: &PublishPolicy, context: &RefContext) -> Publish {
-    match context.kind {
-        RefKind::PullRequest { .. } => policy.pr,
-        RefKind::Tag { .. } => policy.tag,
-        RefKind::Branch { .. } | RefKind::Detached => policy.branch,
-    }
-}
+pub use crate::plan::publish_mode;
 
 async fn build(
     settings: &Settings,
@@ -234,13 +226,6 @@ async fn build_with(
                     .join(" and ")
             )?;
         }
-    }
-    if publish == Publish::Ephemeral && settings.verbosity >= 0 {
-        writeln!(
-            out.stderr,
-            "sifbake: {} builds ephemeral images (the manifest's `publish`): nothing is published or tagged",
-            gathered.context.describe()
-        )?;
     }
     if args.dry_run {
         writeln!(

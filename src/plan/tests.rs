@@ -586,7 +586,9 @@ fn tags_follow_the_context() {
         },
     )
     .expect("plan");
-    assert_eq!(target(&on_pr, "tool").images[0].tags[0], "pr-9");
+    // A pull request builds ephemeral images by default: no tag is planned.
+    assert_eq!(on_pr.publish, crate::manifest::Publish::Ephemeral);
+    assert!(target(&on_pr, "tool").images[0].tags.is_empty());
 
     let branch = context(
         RefKind::Branch {

@@ -162,9 +162,24 @@ fn github_pull_request_tags_the_head_commit() {
     assert_eq!(plan["changes"]["mode"], "diff");
     // base changed: it and everything built on it, but not the glob targets.
     expect_actions(&plan, &["base", "python", "r", "analysis"]);
-    assert_eq!(
-        rule_tags(&plan, "python"),
-        vec!["pr-17".to_owned(), format!("sha-{}", &head[..7])]
+    // A pull request builds ephemeral images (the default `publish.pr`): the plan lists no
+    // `pr-17` or `sha-…` tag it would never set, and says why.
+    assert_eq!(plan["publish"], "ephemeral");
+    assert_eq!(rule_tags(&plan, "python"), Vec::<String>::new());
+    assert!(
+        plan["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .flat_map(|t| t["images"].as_array().expect("images"))
+            .all(|i| i["tags"].as_array().is_some_and(Vec::is_empty)),
+        "{plan:#}"
+    );
+    assert!(
+        plan["notes"].as_array().expect("notes").iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.contains("nothing is published or tagged"))),
+        "{plan:#}"
     );
 }
 
@@ -335,7 +350,14 @@ fn gitlab_contexts() {
             expect_actions(&plan, &["python", "analysis"]);
         }
         let got = rule_tags(&plan, "python");
-        if tags.is_empty() {
+        if name == "merge request" {
+            // Ephemeral: the rules' `pr-8` and `sha-…` are never set, so not planned.
+            assert_eq!(plan["publish"], "ephemeral", "{name}");
+            assert!(
+                got.is_empty(),
+                "{name}: {got:?} (rules would give {tags:?})"
+            );
+        } else if tags.is_empty() {
             let branch_tag = &got[0];
             assert_eq!(branch_tag.len(), 128, "{name}: {branch_tag}");
             assert!(branch_tag.starts_with("feature-very-long-name-"), "{name}");
