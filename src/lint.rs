@@ -68,11 +68,66 @@ pub fn check(manifest: &Manifest, graph: Option<&Graph>) -> Vec<Diagnostic> {
     let lookup = TargetIndex::new(&manifest.targets);
     for target in &manifest.targets {
         check_target(manifest, &lookup, target, &mut diagnostics);
+        check_near_targets(manifest, &lookup, target, &mut diagnostics);
     }
     if let Some(graph) = graph {
         check_arches(manifest, graph, &mut diagnostics);
     }
     diagnostics
+}
+
+/// A `Bootstrap: library` `From:` under a target's entity/collection, close to a target's
+/// container but naming none, is most likely a typo: without a warning the dependency is
+/// silently dropped and the build takes whatever the library holds under that name.
+fn check_near_targets(
+    manifest: &Manifest,
+    lookup: &TargetIndex,
+    target: &Target,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for stage in &target.rendered_definition.stages {
+        let (Some(bootstrap), Some(field)) = (stage.bootstrap(), stage.header_field("from")) else {
+            continue;
+        };
+        if bootstrap != "library" || lookup.library_source(&field.value).is_some() {
+            continue;
+        }
+        let Ok(source) = LibraryRef::parse_source(&field.value) else {
+            continue;
+        };
+        let siblings: Vec<&Target> = manifest
+            .targets
+            .iter()
+            .filter(|t| {
+                t.reference.entity == source.entity && t.reference.collection == source.collection
+            })
+            .collect();
+        let containers: Vec<&str> = siblings
+            .iter()
+            .map(|t| t.reference.container.as_str())
+            .collect();
+        let Some(near) = did_you_mean(&source.container, &containers) else {
+            continue;
+        };
+        let Some(sibling) = siblings.iter().find(|t| t.reference.container == near) else {
+            continue;
+        };
+        let path = format!("{}/{}/{near}", source.entity, source.collection);
+        diagnostics.push(
+            Diagnostic::warning(
+                "lint::from-near-target",
+                format!(
+                    "`From: {}` names no target, but is close to target `{}`",
+                    field.value, sibling.name
+                ),
+            )
+            .at(Location::of_line(&target.def_source, field.span.line))
+            .help(format!(
+                "did you mean `{path}` (target `{}`)? As written, `{}` does not depend on it and is built on whatever the library holds",
+                sibling.name, target.name
+            )),
+        );
+    }
 }
 
 /// A dependent built for an architecture its base is not built for gets whatever image the
