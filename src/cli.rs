@@ -102,7 +102,8 @@ pub struct SelectionArgs {
 #[command(next_help_heading = "Git ref")]
 pub struct RefArgs {
     /// The ref to build for: `refs/heads/BRANCH`, `refs/tags/TAG`, `refs/pull/N/head`, or a
-    /// branch name [default: from the CI environment or local git].
+    /// bare name git resolves to a tag or a branch [default: from the CI environment or
+    /// local git].
     #[arg(long = "ref", value_name = "REF", env = env::SIFBAKE_REF)]
     pub reference: Option<String>,
 

@@ -100,12 +100,15 @@ pub struct LocalGit {
     pub sha: Option<String>,
     /// The remote's default branch (`origin/HEAD`), if known.
     pub default_branch: Option<String>,
+    /// The tags pointing at `HEAD`, sorted: a checkout detached at a tag builds that tag.
+    pub head_tags: Vec<String>,
 }
 
 /// Command-line overrides.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct Overrides {
-    /// `--ref`: `refs/heads/x`, `refs/tags/v1`, `refs/pull/42/merge`, or a branch name.
+    /// `--ref`: `refs/heads/x`, `refs/tags/v1`, `refs/pull/42/merge`, or a branch name (a
+    /// bare name is resolved through git before it gets here).
     pub reference: Option<String>,
     /// `--sha`.
     pub sha: Option<String>,
@@ -219,9 +222,10 @@ pub fn detect(
         Provider::Local => RefContext {
             provider: Provider::Local,
             event: "local".to_owned(),
-            kind: match &local.branch {
-                Some(name) => RefKind::Branch { name: name.clone() },
-                None => RefKind::Detached,
+            kind: match (&local.branch, local.head_tags.first()) {
+                (Some(name), _) => RefKind::Branch { name: name.clone() },
+                (None, Some(tag)) => RefKind::Tag { name: tag.clone() },
+                (None, None) => RefKind::Detached,
             },
             sha: local.sha.clone().unwrap_or_default(),
             default_branch: local.default_branch.clone(),

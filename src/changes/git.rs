@@ -147,6 +147,36 @@ fn local_git_with(program: &GitProgram, root: &Path) -> LocalGit {
         branch: under("HEAD", "refs/heads/"),
         sha: repo.commit("HEAD").ok().flatten(),
         default_branch: under("refs/remotes/origin/HEAD", "refs/remotes/origin/"),
+        head_tags: repo.tags_at_head().unwrap_or_default(),
+    }
+}
+
+/// What a bare name given as `--ref NAME` is in a repository.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum RefName {
+    Tag,
+    Branch,
+    /// A tag and a branch of that name both exist.
+    Both,
+    /// Neither exists (or git cannot tell).
+    Neither,
+}
+
+/// Looks a bare `--ref NAME` up: a tag (`refs/tags/NAME`), a branch (`refs/heads/NAME`, or
+/// `refs/remotes/origin/NAME` in a CI clone), both, or neither.
+pub fn ref_name(root: &Path, name: &str) -> RefName {
+    let program = GitProgram::default();
+    let Ok(repo) = Repo::open(&program, root) else {
+        return RefName::Neither;
+    };
+    let has = |full: String| repo.has_ref(&full).unwrap_or(false);
+    let tag = has(format!("refs/tags/{name}"));
+    let branch = has(format!("refs/heads/{name}")) || has(format!("refs/remotes/origin/{name}"));
+    match (tag, branch) {
+        (true, true) => RefName::Both,
+        (true, false) => RefName::Tag,
+        (false, true) => RefName::Branch,
+        (false, false) => RefName::Neither,
     }
 }
 

@@ -8,5 +8,6 @@ pub use digest::{
     hash_files,
 };
 pub use git::{
-    ChangeBase, ChangeRequest, ChangeSet, GitError, branch_names, detect_changes, local_git,
+    ChangeBase, ChangeRequest, ChangeSet, GitError, RefName, branch_names, detect_changes,
+    local_git, ref_name,
 };

@@ -106,7 +106,10 @@ pub fn gather(
 ) -> Result<Gathered, Vec<Diagnostic>> {
     let root = &project.manifest.root;
     let payload = settings.event_payload().map_err(|d| vec![d])?;
-    let overrides = Settings::overrides(reference);
+    let mut overrides = Settings::overrides(reference);
+    if let Some(name) = overrides.reference.clone() {
+        overrides.reference = Some(full_ref(root, &name).map_err(|d| vec![d])?);
+    }
     let var = |name: &str| settings.var(name);
     // In CI the environment names the ref and the commit, and usually the default branch:
     // git is asked (four processes) only on a developer's machine or to fill a gap.
@@ -146,4 +149,31 @@ pub fn gather(
             changes::branch_names(root)
         },
     })
+}
+
+/// Resolves a bare `--ref NAME` through git: `v1.2.3` is a tag when the repository has that
+/// tag, not a branch of that name. A full ref (`refs/…`) is taken as written.
+fn full_ref(root: &std::path::Path, name: &str) -> Result<String, Diagnostic> {
+    let name = name.trim();
+    if name.starts_with("refs/") || name.is_empty() {
+        return Ok(name.to_owned());
+    }
+    match changes::ref_name(root, name) {
+        changes::RefName::Tag => Ok(format!("refs/tags/{name}")),
+        changes::RefName::Branch => Ok(format!("refs/heads/{name}")),
+        changes::RefName::Both => Err(Diagnostic::error(
+            "context::ref",
+            format!("`--ref {name}` names both a tag and a branch"),
+        )
+        .help(format!(
+            "say which: `--ref refs/tags/{name}` or `--ref refs/heads/{name}`"
+        ))),
+        changes::RefName::Neither => Err(Diagnostic::error(
+            "context::ref",
+            format!("`--ref {name}` names no tag or branch of this repository"),
+        )
+        .help(format!(
+            "check the name (`git tag -l`, `git branch -a`), or give the full ref: `--ref refs/heads/{name}` or `--ref refs/tags/{name}`"
+        ))),
+    }
 }

@@ -19,6 +19,7 @@ fn detect_with(
         branch: Some("local-branch".to_owned()),
         sha: Some(HEAD.to_owned()),
         default_branch: Some("main".to_owned()),
+        head_tags: Vec::new(),
     };
     detect(&lookup, payload.as_ref(), &local, &Overrides::default())
 }
@@ -329,6 +330,7 @@ fn local_git_and_overrides() {
             branch: Some("main".into()),
             sha: Some(HEAD.into()),
             default_branch: None,
+            head_tags: Vec::new(),
         },
         &Overrides::default(),
     )

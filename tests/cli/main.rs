@@ -7,6 +7,8 @@ mod support;
 mod build;
 /// SIGTERM and SIGINT during a build: remote builds cancelled, the result still written.
 mod cancellation;
+/// `--ref NAME` resolved through git; a checkout detached at a tag builds the tag.
+mod ref_resolution;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
 /// Conventions every command shares: GitHub reports from `validate`, schemas in JSON.

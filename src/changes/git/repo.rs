@@ -252,6 +252,29 @@ impl<'a> Repo<'a> {
             .collect())
     }
 
+    /// Returns the names of the tags pointing at `HEAD`, sorted.
+    pub(super) fn tags_at_head(&self) -> Result<Vec<String>, GitError> {
+        let output = self.run_ok(&[
+            "for-each-ref",
+            "--points-at=HEAD",
+            "--format=%(refname:strip=2)",
+            "refs/tags",
+        ])?;
+        let mut tags: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Returns true if and only if the full ref `name` (`refs/tags/v1`) exists.
+    pub(super) fn has_ref(&self, name: &str) -> Result<bool, GitError> {
+        Ok(self
+            .run_optional(&["rev-parse", "--verify", "-q", "--end-of-options", name])?
+            .is_some())
+    }
+
     /// Returns the names of the configured remotes.
     pub(super) fn remotes(&self) -> Result<Vec<String>, GitError> {
         let output = self.run_ok(&["remote"])?;

@@ -1007,6 +1007,7 @@ fn local_git_reads_the_checkout() {
             branch: branch.map(str::to_owned),
             sha: sha.map(str::to_owned),
             default_branch: default_branch.map(str::to_owned),
+            head_tags: Vec::new(),
         };
         assert_eq!(local_git_with(&program(), root), expected, "{name}");
     }
