@@ -222,6 +222,11 @@ pub struct RemoteArgs {
     /// account needed, nothing is really built (for demos and fork pull requests).
     #[arg(long, env = env::SIFBAKE_EMULATE, conflicts_with_all = ["builder_url", "library_url"])]
     pub emulate: bool,
+
+    /// Keep the emulated library in this directory between runs, so a re-run, or a `tag`
+    /// after a `build`, finds the images made before [default: a new, empty library].
+    #[arg(long, value_name = "DIR", env = env::SIFBAKE_EMULATE_DIR, requires = "emulate")]
+    pub emulate_dir: Option<PathBuf>,
 }
 
 /// `sifbake build`.

@@ -34,6 +34,8 @@ pub const SIFBAKE_ALLOW_INSECURE: &str = "SIFBAKE_ALLOW_INSECURE";
 pub const SIFBAKE_REQUEST_TIMEOUT: &str = "SIFBAKE_REQUEST_TIMEOUT";
 /// Use the in-process emulator (`--emulate`).
 pub const SIFBAKE_EMULATE: &str = "SIFBAKE_EMULATE";
+/// `--emulate-dir`.
+pub const SIFBAKE_EMULATE_DIR: &str = "SIFBAKE_EMULATE_DIR";
 /// Parallel builds (`--jobs`).
 pub const SIFBAKE_JOBS: &str = "SIFBAKE_JOBS";
 /// Stop at the first failure (`--fail-fast`).
@@ -102,6 +104,7 @@ pub const ALL: &[&str] = &[
     SIFBAKE_ALLOW_INSECURE,
     SIFBAKE_REQUEST_TIMEOUT,
     SIFBAKE_EMULATE,
+    SIFBAKE_EMULATE_DIR,
     SIFBAKE_JOBS,
     SIFBAKE_FAIL_FAST,
     SIFBAKE_DRY_RUN,

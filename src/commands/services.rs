@@ -180,7 +180,11 @@ pub async fn open(
     notices: &RetryNotices,
 ) -> Result<Services, Unreachable> {
     if args.emulate {
-        return emulate(notices).await;
+        let dir = args
+            .emulate_dir
+            .as_ref()
+            .map(|dir| settings.base_dir().join(dir));
+        return emulate(dir, notices).await;
     }
     let sources = TokenSources {
         sylabs_auth_token: settings.secrets.get(env::SYLABS_AUTH_TOKEN),
@@ -275,10 +279,16 @@ fn connect_error(error: scs::ConnectError) -> Unreachable {
 }
 
 #[cfg(feature = "emulate")]
-async fn emulate(notices: &RetryNotices) -> Result<Services, Unreachable> {
+async fn emulate(
+    dir: Option<std::path::PathBuf>,
+    notices: &RetryNotices,
+) -> Result<Services, Unreachable> {
     // A throwaway token: the emulator accepts only it, and it never leaves this process.
     let token = random_token();
-    let config = scs_emulator::EmulatorConfig::default().with_token(token.clone());
+    let mut config = scs_emulator::EmulatorConfig::default().with_token(token.clone());
+    if let Some(dir) = &dir {
+        config = config.with_data_dir(dir);
+    }
     let emulator = scs_emulator::Emulator::start(config)
         .await
         .map_err(|error| Unreachable {
@@ -292,8 +302,11 @@ async fn emulate(notices: &RetryNotices) -> Result<Services, Unreachable> {
             ],
         })?;
     let url = emulator.url().to_owned();
+    let kept = dir.as_ref().map_or_else(String::new, |dir| {
+        format!(" (library kept in {})", dir.display())
+    });
     let notes = vec![format!(
-        "--emulate: using an emulated build service and library at {url}; builds are emulated, nothing is really built"
+        "--emulate: using an emulated build service and library at {url}{kept}; builds are emulated, nothing is really built"
     )];
     let Some(token) = Token::new(token) else {
         return Err(Unreachable {
@@ -322,7 +335,10 @@ async fn emulate(notices: &RetryNotices) -> Result<Services, Unreachable> {
 }
 
 #[cfg(not(feature = "emulate"))]
-async fn emulate(_notices: &RetryNotices) -> Result<Services, Unreachable> {
+async fn emulate(
+    _dir: Option<std::path::PathBuf>,
+    _notices: &RetryNotices,
+) -> Result<Services, Unreachable> {
     Err(Unreachable {
         code: exit::BAD_INPUT,
         diagnostics: vec![

@@ -7,8 +7,6 @@ mod support;
 mod build;
 /// SIGTERM and SIGINT during a build: remote builds cancelled, the result still written.
 mod cancellation;
-/// `--ref NAME` resolved through git; a checkout detached at a tag builds the tag.
-mod ref_resolution;
 /// `tests/cases/<name>/`: a repository tree and an `expect` file per bad (or good) input.
 mod cases;
 /// Conventions every command shares: GitHub reports from `validate`, schemas in JSON.
@@ -18,6 +16,8 @@ mod completions;
 /// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
 /// reading of definition files: the corpus, and a seeded differential fuzz.
 mod defparse_oracle;
+/// `--emulate-dir`: the emulated library kept between runs.
+mod emulate_state;
 /// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
 /// table in RELIABILITY.md is rendered from it.
 mod fault_matrix;
@@ -41,6 +41,8 @@ mod output_failures;
 mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
 mod plan;
+/// `--ref NAME` resolved through git; a checkout detached at a tag builds the tag.
+mod ref_resolution;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
 /// JUnit and dotenv reports.
 mod reports;
