@@ -49,7 +49,7 @@ fn bash_completes_commands_and_flags_with_the_printed_script() {
     let script = run.stdout();
     assert_eq!(bash_complete(&script, &["sifbake", "bu"]), ["build"]);
     let flags = bash_complete(&script, &["sifbake", "build", "--em"]);
-    assert_eq!(flags, ["--emulate"]);
+    assert_eq!(flags, ["--emulate", "--emulate-dir"]);
     let shells = bash_complete(&script, &["sifbake", "completions", "p"]);
     assert_eq!(shells, ["powershell"]);
 }
