@@ -122,9 +122,11 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text, env = env::SIFBAKE_FORMAT)]
-    pub format: PlanFormat,
+    /// Output format [default: text, or SIFBAKE_FORMAT (text or json), the variable every
+    /// command shares; `github-matrix` belongs to `plan` alone, so its variable is
+    /// SIFBAKE_PLAN_FORMAT].
+    #[arg(long, value_enum, env = env::SIFBAKE_PLAN_FORMAT)]
+    pub format: Option<PlanFormat>,
 
     #[command(flatten)]
     pub selection: SelectionArgs,

@@ -8,6 +8,9 @@ pub const SIFBAKE_DIRECTORY: &str = "SIFBAKE_DIRECTORY";
 pub const SIFBAKE_FILE: &str = "SIFBAKE_FILE";
 /// Output format (`--format`).
 pub const SIFBAKE_FORMAT: &str = "SIFBAKE_FORMAT";
+/// `plan`'s output format (`plan --format`): also `github-matrix`, which no other command
+/// has, so a shared SIFBAKE_FORMAT never holds it.
+pub const SIFBAKE_PLAN_FORMAT: &str = "SIFBAKE_PLAN_FORMAT";
 /// Compare with this revision (`--since`).
 pub const SIFBAKE_SINCE: &str = "SIFBAKE_SINCE";
 /// Consider every target changed (`--all`).
@@ -91,6 +94,7 @@ pub const ALL: &[&str] = &[
     SIFBAKE_DIRECTORY,
     SIFBAKE_FILE,
     SIFBAKE_FORMAT,
+    SIFBAKE_PLAN_FORMAT,
     SIFBAKE_SINCE,
     SIFBAKE_ALL,
     SIFBAKE_TARGETS,

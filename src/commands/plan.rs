@@ -29,6 +29,13 @@ fn plan(
     out: &mut Output<'_>,
     reports: &mut Reports,
 ) -> io::Result<u8> {
+    let format = match plan_format(settings, args.format) {
+        Ok(format) => format,
+        Err(diagnostic) => {
+            reports.diagnostics(out, &[diagnostic])?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let Some(project) = super::load_project(settings, &args.manifest, out, reports)? else {
         return Ok(exit::BAD_INPUT);
     };
@@ -41,7 +48,7 @@ fn plan(
         }
     };
     reports.plan(out, &plan)?;
-    match args.format {
+    match format {
         PlanFormat::Text => render::write_text(out.stdout, &plan, out.color)?,
         PlanFormat::Json => out.json(&render::PlanDocument {
             schema: render::PLAN_SCHEMA,
@@ -175,5 +182,26 @@ fn full_ref(root: &std::path::Path, name: &str) -> Result<String, Diagnostic> {
         .help(format!(
             "check the name (`git tag -l`, `git branch -a`), or give the full ref: `--ref refs/heads/{name}` or `--ref refs/tags/{name}`"
         ))),
+    }
+}
+
+/// `plan --format`, else SIFBAKE_PLAN_FORMAT (clap reads both), else the shared
+/// SIFBAKE_FORMAT, which holds only what every command takes.
+fn plan_format(settings: &Settings, flag: Option<PlanFormat>) -> Result<PlanFormat, Diagnostic> {
+    if let Some(format) = flag {
+        return Ok(format);
+    }
+    match settings.var(crate::env::SIFBAKE_FORMAT).as_deref().map(str::trim) {
+        None | Some("" | "text") => Ok(PlanFormat::Text),
+        Some("json") => Ok(PlanFormat::Json),
+        Some(other) => Err(Diagnostic::error(
+            "cli::format",
+            format!("SIFBAKE_FORMAT is `{other}`; every command takes `text` or `json` from it"),
+        )
+        .help(if other == "github-matrix" {
+            "`github-matrix` is `plan`'s alone: set SIFBAKE_PLAN_FORMAT=github-matrix (or pass `--format github-matrix`), so `build` and `tag` keep working"
+        } else {
+            "set SIFBAKE_FORMAT to `text` or `json`"
+        })),
     }
 }

@@ -161,3 +161,35 @@ fn a_default_branch_rule_that_cannot_apply_says_why_in_the_plan() {
     );
     assert!(run.stdout().contains("latest"), "{}", run.stdout());
 }
+
+#[test]
+fn sifbake_format_holds_only_what_every_command_takes() {
+    let repo = Repo::from_examples();
+    let matrix = Sifbake::new(repo.path())
+        .env("SIFBAKE_PLAN_FORMAT", "github-matrix")
+        .env("SIFBAKE_FORMAT", "json")
+        .args(["plan", "--all"])
+        .run()
+        .expect_code(0);
+    let document: Value = serde_json::from_str(&matrix.stdout()).expect("matrix JSON");
+    assert!(document["include"].is_array(), "{document}");
+    let json = Sifbake::new(repo.path())
+        .env("SIFBAKE_FORMAT", "json")
+        .args(["plan", "--all"])
+        .run()
+        .expect_code(0);
+    let document: Value = serde_json::from_str(&json.stdout()).expect("plan JSON");
+    assert_eq!(document["schema"], "sifbake/plan/v1");
+    let refused = Sifbake::new(repo.path())
+        .env("SIFBAKE_FORMAT", "github-matrix")
+        .args(["plan", "--all"])
+        .run()
+        .expect_code(2);
+    assert!(
+        refused
+            .stderr()
+            .contains("SIFBAKE_PLAN_FORMAT=github-matrix"),
+        "{}",
+        refused.stderr()
+    );
+}
