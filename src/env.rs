@@ -84,6 +84,8 @@ pub const SIFBAKE_GITHUB_TOKEN: &str = "SIFBAKE_GITHUB_TOKEN";
 pub const SIFBAKE_COLOR: &str = "SIFBAKE_COLOR";
 /// Disables colour when set to anything (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Set by nektos/act, which runs GitHub workflows locally: its terminal is read as a log.
+pub const ACT: &str = "ACT";
 
 /// Variables that hold secrets: never kept in the settings snapshot, never printed. The
 /// token is read once, where it is wrapped in a type that cannot print it.
@@ -131,4 +133,5 @@ pub const ALL: &[&str] = &[
     SIFBAKE_GITHUB_TOKEN,
     SIFBAKE_COLOR,
     NO_COLOR,
+    ACT,
 ];

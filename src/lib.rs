@@ -52,7 +52,10 @@ pub fn run() -> ExitCode {
         &cli,
         cwd,
         &|name| std::env::var(name).ok(),
-        io::stderr().is_terminal(),
+        settings::Terminals {
+            stdout: io::stdout().is_terminal(),
+            stderr: io::stderr().is_terminal(),
+        },
     );
     // Buffered: stdout is line-buffered, and a plan of a thousand targets as pretty JSON
     // was 23,000 write calls. Flushed below, before the exit code is decided.
@@ -64,6 +67,7 @@ pub fn run() -> ExitCode {
         stdout: &mut stdout,
         stderr: &mut stderr,
         color: settings.color,
+        stdout_color: settings.stdout_color,
     };
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(&settings, args, &mut output),

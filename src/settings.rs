@@ -13,6 +13,13 @@ use crate::manifest::LoadRequest;
 /// The manifest file name looked for in the repository root.
 pub const MANIFEST_FILE_NAME: &str = "sifbake.yaml";
 
+/// Which of the output streams are terminals.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Terminals {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
 /// Settings shared by every command.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -22,6 +29,8 @@ pub struct Settings {
     pub directory: Option<PathBuf>,
     /// Whether stderr output may use colour.
     pub color: bool,
+    /// Whether stdout output (the plan table) may use colour.
+    pub stdout_color: bool,
     /// Whether stderr is a terminal (a live view instead of log lines).
     pub stderr_terminal: bool,
     /// -1 with `--quiet`, 0 by default, 1 and up with `-v`.
@@ -60,14 +69,20 @@ impl Settings {
         cli: &Cli,
         cwd: PathBuf,
         var: &dyn Fn(&str) -> Option<String>,
-        stderr_is_terminal: bool,
+        terminals: Terminals,
     ) -> Self {
         let no_color = var(env::NO_COLOR).is_some_and(|v| !v.is_empty());
-        let color = match cli.color {
+        // nektos/act gives the container a terminal, but its log is read as text (a file, a
+        // CI job of its own): escape codes there are noise, as issue reports showed.
+        let act = var(env::ACT).is_some_and(|v| !v.is_empty() && v != "false");
+        let color_for = |terminal: bool| match cli.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => stderr_is_terminal && !no_color,
+            ColorChoice::Auto => terminal && !no_color && !act,
         };
+        let color = color_for(terminals.stderr);
+        let stdout_color = color_for(terminals.stdout);
+        let stderr_is_terminal = terminals.stderr;
         let directory = cli.directory.as_ref().map(|dir| cwd.join(dir));
         let verbosity = if cli.quiet {
             -1
@@ -90,6 +105,7 @@ impl Settings {
             cwd,
             directory,
             color,
+            stdout_color,
             stderr_terminal: stderr_is_terminal,
             verbosity,
             vars,
@@ -163,7 +179,11 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        Settings::resolve(&cli, PathBuf::from("/work"), &lookup, terminal)
+        let terminals = Terminals {
+            stdout: terminal,
+            stderr: terminal,
+        };
+        Settings::resolve(&cli, PathBuf::from("/work"), &lookup, terminals)
     }
 
     #[test]
@@ -195,6 +215,19 @@ mod tests {
                 true,
                 false,
             ),
+            // act's terminal is read as a text log.
+            (
+                &["sifbake", "validate"][..],
+                &[("ACT", "true")][..],
+                true,
+                false,
+            ),
+            (
+                &["sifbake", "--color", "always", "validate"][..],
+                &[("ACT", "true")][..],
+                true,
+                true,
+            ),
         ];
         for (args, vars, terminal, expected) in table {
             assert_eq!(
@@ -203,6 +236,21 @@ mod tests {
                 "{args:?} {vars:?} {terminal}"
             );
         }
+    }
+
+    #[test]
+    fn each_stream_is_coloured_by_its_own_terminal() {
+        let cli = Cli::parse_from(["sifbake", "plan"]);
+        let piped_stdout = Settings::resolve(
+            &cli,
+            PathBuf::from("/work"),
+            &|_| None,
+            Terminals {
+                stdout: false,
+                stderr: true,
+            },
+        );
+        assert!(piped_stdout.color && !piped_stdout.stdout_color);
     }
 
     #[test]

@@ -63,6 +63,7 @@ mod tests {
             stdout: &mut stdout,
             stderr: &mut stderr,
             color: false,
+            stdout_color: false,
         })
         .expect("write to memory");
         (code, String::from_utf8(stdout).expect("utf-8"))

@@ -12,6 +12,8 @@ pub struct Output<'a> {
     pub stderr: &'a mut dyn Write,
     /// Whether stderr may use colour.
     pub color: bool,
+    /// Whether stdout may use colour (its own terminal decides: it may be piped alone).
+    pub stdout_color: bool,
 }
 
 impl Output<'_> {

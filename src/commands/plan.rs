@@ -49,7 +49,7 @@ fn plan(
     };
     reports.plan(out, &plan)?;
     match format {
-        PlanFormat::Text => render::write_text(out.stdout, &plan, out.color)?,
+        PlanFormat::Text => render::write_text(out.stdout, &plan, out.stdout_color)?,
         PlanFormat::Json => out.json(&render::PlanDocument {
             schema: render::PLAN_SCHEMA,
             plan: &plan,

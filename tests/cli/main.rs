@@ -11,6 +11,8 @@ mod cancellation;
 mod cases;
 /// Conventions every command shares: GitHub reports from `validate`, schemas in JSON.
 mod ci_conventions;
+/// Colour only where a terminal shows it (not under act).
+mod colour;
 /// `sifbake completions` and `sifbake man`.
 mod completions;
 /// SingularityCE's own parser (conformance/cmd/defparse) as a live oracle for sifbake's
