@@ -95,6 +95,17 @@ pub struct SelectionArgs {
     /// Only these targets (comma-separated), and the targets they build on.
     #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_TARGETS)]
     pub targets: Vec<String>,
+
+    /// Only these architectures of the selected targets (comma-separated), for one CI job
+    /// per architecture.
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_ARCH)]
+    pub arch: Vec<String>,
+
+    /// Only the `--targets` named, not the targets they build on: those must have their
+    /// images already (found by digest tag), as a previous CI job of the plan's levels
+    /// built them.
+    #[arg(long, requires = "targets", env = env::SIFBAKE_NO_DEPS)]
+    pub no_deps: bool,
 }
 
 /// Overrides for the git ref the run builds for.

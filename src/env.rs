@@ -17,6 +17,10 @@ pub const SIFBAKE_SINCE: &str = "SIFBAKE_SINCE";
 pub const SIFBAKE_ALL: &str = "SIFBAKE_ALL";
 /// Only these targets (`--targets`).
 pub const SIFBAKE_TARGETS: &str = "SIFBAKE_TARGETS";
+/// Only these architectures of the selected targets (`--arch`).
+pub const SIFBAKE_ARCH: &str = "SIFBAKE_ARCH";
+/// Only the `--targets` named, on the images their dependencies already have (`--no-deps`).
+pub const SIFBAKE_NO_DEPS: &str = "SIFBAKE_NO_DEPS";
 /// The git ref to build for (`--ref`).
 pub const SIFBAKE_REF: &str = "SIFBAKE_REF";
 /// The commit to build for (`--sha`).
@@ -100,6 +104,8 @@ pub const ALL: &[&str] = &[
     SIFBAKE_SINCE,
     SIFBAKE_ALL,
     SIFBAKE_TARGETS,
+    SIFBAKE_ARCH,
+    SIFBAKE_NO_DEPS,
     SIFBAKE_REF,
     SIFBAKE_SHA,
     SIFBAKE_DEFAULT_BRANCH,

@@ -467,5 +467,7 @@ fn changed_inputs(target: &Target, manifest_base: &str, changed: &BTreeSet<Strin
         .collect()
 }
 
+pub mod narrow;
+
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ pub use lookup::{Lookups, prefetch};
 
 use super::Output;
 use super::output_failure::OutputFailure;
-use super::plan::gather;
+use super::plan::{gather, narrow};
 use super::reports::Reports;
 use super::services::{self, Services};
 use crate::cli::{BuildArgs, Format};
@@ -67,8 +67,17 @@ async fn build(
             return Ok(exit::BAD_INPUT);
         }
     };
-    let offline = match gathered.plan(&project, &args.selection.targets, None) {
-        Ok(plan) => plan,
+    // The whole selection's plan (`--arch` applied) is what the library is asked about:
+    // with `--no-deps` it holds the images the named targets build on.
+    let planned = gathered
+        .plan(&project, &args.selection.targets, None)
+        .and_then(|mut plan| {
+            crate::plan::narrow::keep_archs(&mut plan, &args.selection.arch)?;
+            let narrowed = narrow(plan.clone(), &args.selection)?.0;
+            Ok((plan, narrowed))
+        });
+    let (full_offline, offline) = match planned {
+        Ok(plans) => plans,
         Err(diagnostics) => {
             reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
@@ -120,6 +129,7 @@ async fn build(
         args,
         project: &project,
         gathered: &gathered,
+        full_offline: &full_offline,
         publish,
         signals: &signals,
         cancel,
@@ -135,6 +145,8 @@ struct BuildContext<'a> {
     args: &'a BuildArgs,
     project: &'a Project,
     gathered: &'a super::plan::Gathered,
+    /// The offline plan before `--no-deps`, whose images the library is asked about.
+    full_offline: &'a Plan,
     publish: Publish,
     signals: &'a signals::Signals,
     cancel: CancellationToken,
@@ -172,11 +184,12 @@ async fn build_with(
         args,
         project,
         gathered,
+        full_offline,
         publish,
         signals,
         ..
     } = *context;
-    let lookup = prefetch(Arc::clone(&services.library), offline, &project.graph);
+    let lookup = prefetch(Arc::clone(&services.library), full_offline, &project.graph);
     let looked_up = tokio::select! {
         lookups = services::reporting_retries(lookup, retries, out.stderr) => Some(lookups),
         () = context.cancel.cancelled() => None,
@@ -195,11 +208,15 @@ async fn build_with(
             return Ok(exit::SERVICE);
         }
     };
-    let plan = match gathered.plan(project, &args.selection.targets, Some(&lookups)) {
-        Ok(mut plan) => {
-            plan.notes.extend(lookups.notes());
-            plan
-        }
+    let planned = gathered
+        .plan(project, &args.selection.targets, Some(&lookups))
+        .and_then(|mut full| {
+            full.notes.extend(lookups.notes());
+            let (plan, prerequisites) = narrow(full.clone(), &args.selection)?;
+            Ok((full, plan, prerequisites))
+        });
+    let (full, plan, prerequisites) = match planned {
+        Ok(plans) => plans,
         Err(diagnostics) => {
             reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
@@ -227,6 +244,20 @@ async fn build_with(
             )?;
         }
     }
+    // `--no-deps` builds on what an earlier job built: a base missing from the library
+    // means the jobs ran out of order, and building without it would pin nothing.
+    let missing: Vec<Diagnostic> = prerequisites
+        .iter()
+        .filter(|p| lookups.image(&p.target, &p.arch).is_none())
+        .map(|p| {
+            let level = full.targets.iter().find(|t| t.name == p.target);
+            crate::plan::narrow::missing_prerequisite(p, level.map(|t| t.level))
+        })
+        .collect();
+    if !missing.is_empty() {
+        reports.diagnostics(out, &missing)?;
+        return Ok(exit::BUILD_FAILED);
+    }
     if args.dry_run {
         writeln!(
             out.stderr,
@@ -235,7 +266,8 @@ async fn build_with(
         let run = Finished::nothing_run(&plan, publish);
         return finish(settings, args, out, reports, run).await;
     }
-    let known = lookups.known_images(&plan);
+    // From the whole plan: the images of targets `--no-deps` left out are bases to pin.
+    let known = lookups.known_images(&full);
     let jobs = match job_list(project, &plan, publish == Publish::Push, &known) {
         Ok(jobs) => jobs,
         Err(diagnostic) => {

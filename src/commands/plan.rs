@@ -40,8 +40,11 @@ fn plan(
         return Ok(exit::BAD_INPUT);
     };
     let gathered = gather(settings, &args.selection, &args.reference, &project);
-    let plan = match gathered.and_then(|g| g.plan(&project, &args.selection.targets, None)) {
-        Ok(plan) => plan,
+    let plan = match gathered
+        .and_then(|g| g.plan(&project, &args.selection.targets, None))
+        .and_then(|plan| narrow(plan, &args.selection))
+    {
+        Ok((plan, _)) => plan,
         Err(diagnostics) => {
             reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
@@ -102,6 +105,21 @@ impl Gathered {
             lookup,
         })
     }
+}
+
+/// Narrows a plan to `--arch` and `--no-deps`; returns it with the images `--no-deps` left
+/// out that its builds need.
+pub fn narrow(
+    mut plan: Plan,
+    selection: &SelectionArgs,
+) -> Result<(Plan, Vec<plan::narrow::Prerequisite>), Vec<Diagnostic>> {
+    plan::narrow::keep_archs(&mut plan, &selection.arch)?;
+    let prerequisites = if selection.no_deps {
+        plan::narrow::without_dependencies(&mut plan, &selection.targets)
+    } else {
+        Vec::new()
+    };
+    Ok((plan, prerequisites))
 }
 
 /// Works out the context, the changes and the digests. Shared with `build` and `tag`.

@@ -49,6 +49,8 @@ async fn tag(
         since: None,
         all: true,
         targets: args.targets.clone(),
+        arch: Vec::new(),
+        no_deps: false,
     };
     let mut gathered = match gather(settings, &selection, &args.reference, &project) {
         Ok(gathered) => gathered,

@@ -20,6 +20,8 @@ mod completions;
 mod defparse_oracle;
 /// `--emulate-dir`: the emulated library kept between runs.
 mod emulate_state;
+/// One CI job per target and arch: `--arch`, `--no-deps`, the plan's levels.
+mod fan_out;
 /// The fault matrix: every endpoint under every injected fault, and emulator restarts; the
 /// table in RELIABILITY.md is rendered from it.
 mod fault_matrix;

@@ -1,0 +1,162 @@
+//! One CI job per target and architecture: `--arch`, and `--no-deps` building on the
+//! images an earlier job published, against the emulator.
+
+use crate::support::{Emulated, Repo, Run};
+
+/// `(target, arch, status)` of every image a result document lists.
+fn images(run: &Run) -> Vec<(String, String, String)> {
+    let result = run.json();
+    let mut images = Vec::new();
+    for target in result["targets"].as_array().expect("targets") {
+        for image in target["images"].as_array().expect("images") {
+            images.push((
+                target["name"].as_str().unwrap_or_default().to_owned(),
+                image["arch"].as_str().unwrap_or_default().to_owned(),
+                image["status"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    images
+}
+
+fn built(target: &str, arch: &str) -> (String, String, String) {
+    (target.to_owned(), arch.to_owned(), "built".to_owned())
+}
+
+#[test]
+fn arch_builds_only_that_architecture() {
+    let repo = Repo::from_examples();
+    let emulated = Emulated::start();
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["build", "--targets", "base", "--arch", "arm64"])
+        .args(["--format", "json"])
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        images(&run),
+        vec![built("base", "arm64")],
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        emulated
+            .image("library://acme-lab/tools/base", "main", "amd64")
+            .is_none(),
+        "amd64 was not asked for"
+    );
+}
+
+#[test]
+fn an_arch_no_target_has_is_an_error_naming_the_flag() {
+    let repo = Repo::from_examples();
+    let run = crate::support::Sifbake::new(repo.path())
+        .args(["plan", "--arch", "amd46"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("`--arch` names `amd46`, which no selected target is built for"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("did you mean `amd64`?"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn no_deps_fails_until_the_dependency_is_built_then_pins_to_its_image() {
+    let repo = Repo::from_examples();
+    let emulated = Emulated::start();
+    let job = |args: &[&str]| {
+        emulated
+            .sifbake(repo.path())
+            .arg("build")
+            .args(args)
+            .args(["--default-branch", "main", "--format", "json"])
+            .run()
+    };
+
+    // Level 1 before level 0: a clear error, nothing submitted.
+    let early = job(&["--targets", "python", "--no-deps", "--arch", "amd64"]).expect_code(1);
+    // miette wraps long lines; compare the words.
+    let stderr = early
+        .stderr()
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        stderr.contains("`--no-deps`: `python` (amd64) builds on `base` (amd64), which is not built yet: the library has no image `library://acme-lab/tools/base:inputs-"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(plan level 0)"), "{stderr}");
+    assert!(emulated.submitted_definitions().is_empty());
+
+    // Level 0, then level 1 on its image: each job builds only its own image.
+    let base = job(&["--targets", "base", "--arch", "amd64"]).expect_code(0);
+    assert_eq!(images(&base), vec![built("base", "amd64")]);
+    let hash = emulated
+        .image("library://acme-lab/tools/base", "main", "amd64")
+        .expect("base published")
+        .hash;
+    let python = job(&["--targets", "python", "--no-deps", "--arch", "amd64"]).expect_code(0);
+    assert_eq!(
+        images(&python),
+        vec![built("python", "amd64")],
+        "{}",
+        python.stderr()
+    );
+    let definitions = emulated.submitted_definitions();
+    assert_eq!(definitions.len(), 2, "base once, python once");
+    let pinned = format!("From: acme-lab/tools/base:{hash}");
+    assert!(
+        definitions[1].lines().any(|line| line.trim() == pinned),
+        "python's From: is pinned to base's image ({pinned}):\n{}",
+        definitions[1]
+    );
+
+    // Without `--no-deps` the same selection takes its base along: found, only retagged.
+    let whole = job(&["--targets", "python", "--arch", "amd64"]).expect_code(0);
+    let statuses: Vec<String> = images(&whole).into_iter().map(|i| i.2).collect();
+    assert_eq!(statuses, vec!["retagged", "retagged"]);
+}
+
+#[test]
+fn no_deps_needs_targets() {
+    let repo = Repo::from_examples();
+    let run = crate::support::Sifbake::new(repo.path())
+        .args(["plan", "--no-deps"])
+        .run()
+        .expect_code(2);
+    assert!(run.stderr().contains("--targets"), "{}", run.stderr());
+}
+
+#[test]
+fn the_plan_with_no_deps_lists_only_the_named_targets_with_their_reasons() {
+    let repo = Repo::from_examples();
+    let run = crate::support::Sifbake::new(repo.path())
+        .args([
+            "plan",
+            "--targets",
+            "analysis",
+            "--no-deps",
+            "--format",
+            "json",
+        ])
+        .run()
+        .expect_code(0);
+    let plan = run.json();
+    let names: Vec<&str> = plan["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["analysis"]);
+    assert_eq!(plan["targets"][0]["level"], 2);
+    assert_eq!(plan["has_changes"], true);
+}
