@@ -167,6 +167,8 @@ pub mod vars {
     pub const CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: &str = "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME";
     pub const CI_MERGE_REQUEST_SOURCE_BRANCH_SHA: &str = "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA";
     pub const CI_MERGE_REQUEST_TARGET_BRANCH_NAME: &str = "CI_MERGE_REQUEST_TARGET_BRANCH_NAME";
+    /// The project's web address: the `source` provenance label.
+    pub const CI_PROJECT_URL: &str = "CI_PROJECT_URL";
 
     /// Every variable above, for tests that scrub the environment.
     pub const ALL: &[&str] = &[
@@ -190,6 +192,7 @@ pub mod vars {
         CI_MERGE_REQUEST_SOURCE_BRANCH_NAME,
         CI_MERGE_REQUEST_SOURCE_BRANCH_SHA,
         CI_MERGE_REQUEST_TARGET_BRANCH_NAME,
+        CI_PROJECT_URL,
     ];
 }
 

@@ -2,6 +2,7 @@
 //! in parallel and in dependency order, on the remote build service (or the emulator).
 
 mod lookup;
+mod provenance;
 mod signals;
 
 use std::io;
@@ -288,6 +289,7 @@ async fn build_with(
     options.fail_fast = args.fail_fast;
     options.library_url = Some(services.library_url.clone());
     options.redactor = Redactor::new(services.token.iter().map(Token::expose));
+    options.labels = provenance::labels(settings, &plan.context, &project.manifest.root);
     options.cancel = context.cancel.clone();
 
     let log_dir = args

@@ -10,6 +10,7 @@
 mod error;
 mod files;
 mod header;
+mod labels;
 mod lines;
 mod model;
 mod parser;
@@ -29,6 +30,7 @@ mod oracle_view;
 mod template_proptests;
 
 pub use error::{DefError, ErrorKind};
+pub use labels::with_labels;
 pub use model::{
     Argument, Definition, FileEntry, FilesBlock, HeaderField, Placeholder, Section, Span, Stage,
     files_from_stage,

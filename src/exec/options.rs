@@ -35,6 +35,10 @@ pub struct ExecOptions {
     pub cleanup_timeout: Duration,
     /// Masks the secrets sifbake holds in build logs, whatever the builder echoes.
     pub redactor: Redactor,
+    /// `%labels` added to every definition as it is submitted (provenance: revision,
+    /// source, created, ...). Added after the input digest was taken, so they never make an
+    /// image look changed.
+    pub labels: Vec<(String, String)>,
 }
 
 impl ExecOptions {
@@ -57,6 +61,7 @@ impl ExecOptions {
             // SingularityCE gives its cancel request 5 s (PROTOCOL.md §2.4).
             cleanup_timeout: Duration::from_secs(5),
             redactor: Redactor::default(),
+            labels: Vec::new(),
         }
     }
 }

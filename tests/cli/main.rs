@@ -52,6 +52,8 @@ mod ref_resolution;
 mod reports;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
+/// Provenance labels in every submitted definition.
+mod provenance;
 /// What a refused service call says.
 mod service_errors;
 /// Plain http only for loopback unless `--allow-insecure`; TLS always verified.

@@ -345,6 +345,35 @@ impl Emulated {
         })
     }
 
+    /// The definitions the emulator received, as submitted (its admin API).
+    pub fn submitted_definitions(&self) -> Vec<String> {
+        use base64::Engine;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        self.runtime.block_on(async {
+            let reply: serde_json::Value = reqwest::Client::new()
+                .get(format!("{}/_emulator/builds", self.url()))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("admin API")
+                .json()
+                .await
+                .expect("json");
+            reply["data"]
+                .as_array()
+                .expect("builds")
+                .iter()
+                .filter_map(|build| build["definitionRaw"].as_str())
+                .map(|raw| {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(raw)
+                        .expect("base64");
+                    String::from_utf8_lossy(&bytes).into_owned()
+                })
+                .collect()
+        })
+    }
+
     /// Looks an image up in the emulator's library, through sifbake's own client.
     pub fn image(&self, container: &str, tag: &str, arch: &str) -> Option<sifbake::scs::Image> {
         use sifbake::scs::Library;
