@@ -134,7 +134,7 @@ pub struct PlanArgs {
     pub manifest: ManifestArgs,
 
     /// Output format [default: text, or SIFBAKE_FORMAT (text or json), the variable every
-    /// command shares; `github-matrix` belongs to `plan` alone, so its variable is
+    /// command shares; the others belong to `plan` alone, so their variable is
     /// SIFBAKE_PLAN_FORMAT].
     #[arg(long, value_enum, env = env::SIFBAKE_PLAN_FORMAT)]
     pub format: Option<PlanFormat>,
@@ -199,6 +199,12 @@ pub enum PlanFormat {
     Json,
     /// `{"include": [...]}` for a GitHub Actions matrix, one entry per image to build or retag.
     GithubMatrix,
+    /// `levels=N` and `levelK={"include": [...]}` per level, for `$GITHUB_OUTPUT`: a matrix
+    /// job per level, each `needs:` the one before, running `build --no-deps`.
+    GithubLevels,
+    /// A GitLab child pipeline (for `trigger: include: - artifact:`): a job per image,
+    /// `needs:` following the dependencies, each running `build --no-deps`.
+    GitlabPipeline,
 }
 
 /// Where the Sylabs services are and how to reach them.

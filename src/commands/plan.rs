@@ -62,6 +62,13 @@ fn plan(
             writeln!(out.stdout, "{matrix}")?;
             writeln!(out.stderr, "has-changes={}", plan.has_changes)?;
         }
+        PlanFormat::GithubLevels => {
+            crate::report::plan_jobs::write_github_levels(out.stdout, &plan)?;
+            writeln!(out.stderr, "has-changes={}", plan.has_changes)?;
+        }
+        PlanFormat::GitlabPipeline => {
+            crate::report::plan_jobs::write_gitlab_pipeline(out.stdout, &plan)?;
+        }
     }
     Ok(exit::SUCCESS)
 }
@@ -218,6 +225,8 @@ fn plan_format(settings: &Settings, flag: Option<PlanFormat>) -> Result<PlanForm
         )
         .help(if other == "github-matrix" {
             "`github-matrix` is `plan`'s alone: set SIFBAKE_PLAN_FORMAT=github-matrix (or pass `--format github-matrix`), so `build` and `tag` keep working"
+        } else if matches!(other, "github-levels" | "gitlab-pipeline") {
+            "that format is `plan`'s alone: set SIFBAKE_PLAN_FORMAT (or pass `--format`), so `build` and `tag` keep working"
         } else {
             "set SIFBAKE_FORMAT to `text` or `json`"
         })),

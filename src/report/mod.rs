@@ -15,6 +15,7 @@ pub mod live;
 pub mod logs;
 pub mod outputs;
 pub mod plan;
+pub mod plan_jobs;
 pub mod pr_comment;
 pub mod reading;
 pub mod result;

@@ -160,3 +160,101 @@ fn the_plan_with_no_deps_lists_only_the_named_targets_with_their_reasons() {
     assert_eq!(plan["targets"][0]["level"], 2);
     assert_eq!(plan["has_changes"], true);
 }
+
+#[test]
+fn github_levels_gives_a_matrix_per_level_of_the_graph() {
+    let repo = Repo::from_examples();
+    let run = crate::support::Sifbake::new(repo.path())
+        .args(["plan", "--format", "github-levels"])
+        .run()
+        .expect_code(0);
+    let stdout = run.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"levels=3"), "{stdout}");
+    let level = |n: usize| -> Vec<(String, String)> {
+        let prefix = format!("level{n}=");
+        let line = lines
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {prefix} in {stdout}"));
+        let matrix: serde_json::Value = serde_json::from_str(line).expect("json");
+        matrix["include"]
+            .as_array()
+            .expect("include")
+            .iter()
+            .map(|entry| {
+                assert_eq!(entry["action"], "build");
+                (
+                    entry["target"].as_str().unwrap_or_default().to_owned(),
+                    entry["arch"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |t: &str, a: &str| (t.to_owned(), a.to_owned());
+    assert_eq!(
+        level(0),
+        vec![
+            pair("base", "amd64"),
+            pair("base", "arm64"),
+            pair("bwa", "amd64"),
+            pair("samtools", "amd64")
+        ]
+    );
+    assert_eq!(level(1), vec![pair("python", "amd64"), pair("r", "amd64")]);
+    assert_eq!(level(2), vec![pair("analysis", "amd64")]);
+    assert_eq!(lines.len(), 4, "{stdout}");
+}
+
+#[test]
+fn gitlab_pipeline_has_a_job_per_image_that_needs_its_bases_jobs() {
+    let repo = Repo::from_examples();
+    let run = crate::support::Sifbake::new(repo.path())
+        .args(["plan", "--format", "gitlab-pipeline", "--arch", "amd64"])
+        .run()
+        .expect_code(0);
+    let pipeline: serde_json::Value =
+        serde_saphyr::from_str(&run.stdout()).unwrap_or_else(|e| panic!("{e}:\n{}", run.stdout()));
+    assert_eq!(
+        pipeline["stages"],
+        serde_json::json!(["sifbake-level-0", "sifbake-level-1", "sifbake-level-2"])
+    );
+    assert_eq!(pipeline[".sifbake-image"]["script"][0], "sifbake build");
+    let jobs: Vec<&str> = pipeline
+        .as_object()
+        .expect("mapping")
+        .keys()
+        .filter(|k| !k.starts_with('.') && *k != "stages")
+        .map(String::as_str)
+        .collect();
+    assert_eq!(jobs.len(), 6, "no arm64 job with --arch amd64: {jobs:?}");
+    let analysis = &pipeline["analysis amd64"];
+    assert_eq!(analysis["stage"], "sifbake-level-2");
+    assert_eq!(
+        analysis["needs"],
+        serde_json::json!(["python amd64", "r amd64"])
+    );
+    assert_eq!(analysis["variables"]["SIFBAKE_TARGETS"], "analysis");
+    assert_eq!(analysis["variables"]["SIFBAKE_ARCH"], "amd64");
+    assert_eq!(analysis["variables"]["SIFBAKE_NO_DEPS"], "true");
+    assert_eq!(pipeline["base amd64"]["needs"], serde_json::json!([]));
+}
+
+#[test]
+fn gitlab_pipeline_with_nothing_to_build_is_one_job_that_says_so() {
+    let repo = Repo::from_examples();
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let run = crate::support::Sifbake::new(repo.path())
+        .args(["plan", "--format", "gitlab-pipeline", "--since"])
+        .arg(head.trim())
+        .run()
+        .expect_code(0);
+    let pipeline: serde_json::Value = serde_saphyr::from_str(&run.stdout()).expect("yaml");
+    let jobs: Vec<&String> = pipeline
+        .as_object()
+        .expect("mapping")
+        .keys()
+        .filter(|k| !k.starts_with('.') && *k != "stages")
+        .collect();
+    assert_eq!(jobs, vec!["sifbake nothing to build"], "{}", run.stdout());
+}
