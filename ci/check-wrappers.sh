@@ -10,12 +10,15 @@
 #                      copied (every action pinned by commit); ci/pin-examples.sh
 #   check-jsonschema   action.yml, the workflows, the GitLab templates and examples; the
 #                      manifest schema over every example manifest
-#   act                .github/workflows/test-action.yml: `uses: ./` on the examples, emulated
+#   act                .github/workflows/test-action.yml: `uses: ./` on the examples, emulated;
+#                      the examples' fan-out.yml (a job per image, level by level) against
+#                      scs-emulator
 #   gitlab-ci-local    the component (a merge request built ephemerally, with and without
 #                      a token; a default-branch build and a downstream job reading the
 #                      dotenv report; a tag promoted by `tag`, sifbake built from the
 #                      component's commit) and the classic template (no release pinned:
-#                      built from source), against scs-emulator
+#                      built from source), against scs-emulator; the child pipeline of
+#                      `plan --format gitlab-pipeline`
 #
 # Needs the debug builds of sifbake and scs-emulator (`cargo build --workspace`). Prints
 # "N passed, N failed" and exits non-zero when anything failed.
@@ -268,6 +271,90 @@ act_run() {
 }
 check "act: .github/workflows/test-action.yml (uses: ./, emulated build)" act_run
 
+# examples/.github/workflows/fan-out.yml as a repository of the examples would run it: a plan
+# job, then a matrix job per level, each image built by its own `build --no-deps` job on
+# the images of the level before, against scs-emulator. The action is this checkout's.
+# Starts an emulator of the check's own (the shared one's library holds the examples' images
+# already) and writes its URL to $work/NAME.url. `check` runs a check in a subshell: the
+# subshell's EXIT trap stops the emulator.
+own_emulator() {
+  local name="$1" url=""
+  mkfifo "$work/$name.fifo"
+  "$emulator" --token ci-token >"$work/$name.fifo" 2>"$work/$name.log" &
+  own_emulator_pid=$!
+  trap 'kill "$own_emulator_pid" 2>/dev/null || true; wait "$own_emulator_pid" 2>/dev/null || true' EXIT
+  read -r -t 30 url <"$work/$name.fifo"
+  test -n "$url"
+  printf '%s\n' "$url" >"$work/$name.url"
+}
+
+act_fan_out() {
+  local copy="$work/act-fan-out"
+  own_emulator fan-out-emulator
+  mkdir -p "$copy/.github/workflows"
+  cp -r examples/. action.yml action Cargo.toml "$copy/"
+  printf '%s  %s\n' "$release_sha256" "$release_name.tar.gz" >"$copy/action/checksums/v$version.sha256"
+  sed -E 's#uses: sifbake/sifbake@[^ ]+#uses: ./#' examples/.github/workflows/fan-out.yml \
+    >"$copy/.github/workflows/fan-out.yml"
+  git -C "$copy" init -q -b main
+  git -C "$copy" -c user.name=ci -c user.email=ci@sifbake.invalid add -A
+  git -C "$copy" -c user.name=ci -c user.email=ci@sifbake.invalid commit -q -m "the examples"
+  (
+    cd "$copy"
+    XDG_CACHE_HOME="$work/xdg-cache-fan-out" act push --workflows .github/workflows/fan-out.yml \
+      -P ubuntu-latest=-self-hosted \
+      --var SIFBAKE_RELEASE_URL="file://$work/release" \
+      --var SYLABS_REMOTE="$(cat "$work/fan-out-emulator.url")" \
+      --secret SYLABS_TOKEN=ci-token \
+      --action-offline-mode
+  ) >"$work/act-fan-out.log" 2>&1 || { tail -n 120 "$work/act-fan-out.log"; return 1; }
+  grep -q "Job succeeded" "$work/act-fan-out.log"
+  # Seven images, each built once by its own job, in level order.
+  local built
+  built="$(grep -oE '[a-z]+ \((amd64|arm64)\): built sha256' "$work/act-fan-out.log" | sort)"
+  printf '%s\n' "$built"
+  test "$(printf '%s\n' "$built" | wc -l)" -eq 7
+  test "$(printf '%s\n' "$built" | sort -u | wc -l)" -eq 7
+  if grep -q "which is not built yet" "$work/act-fan-out.log"; then return 1; fi
+  # A re-run: every level's jobs find their image by digest tag and only retag.
+  (
+    cd "$copy"
+    XDG_CACHE_HOME="$work/xdg-cache-fan-out" act push --workflows .github/workflows/fan-out.yml \
+      -P ubuntu-latest=-self-hosted \
+      --var SIFBAKE_RELEASE_URL="file://$work/release" \
+      --var SYLABS_REMOTE="$(cat "$work/fan-out-emulator.url")" \
+      --secret SYLABS_TOKEN=ci-token \
+      --action-offline-mode
+  ) >"$work/act-fan-out-rerun.log" 2>&1 || { tail -n 80 "$work/act-fan-out-rerun.log"; return 1; }
+  if grep -qE ': built sha256' "$work/act-fan-out-rerun.log"; then return 1; fi
+  test "$(grep -c '0 built, 1 retagged' "$work/act-fan-out-rerun.log")" -ge 7
+}
+check "act: examples' fan-out.yml (a matrix job per level, build --no-deps, against scs-emulator)" act_fan_out
+
+# `plan --format gitlab-pipeline` on the examples, and the child pipeline it writes run by
+# gitlab-ci-local: a job per image, each after the jobs of its bases (`needs:`), each
+# `build --no-deps` on their images, against an emulator of its own.
+gitlab_pipeline() {
+  local project="$work/gitlab-pipeline"
+  own_emulator pipeline-emulator
+  gitlab_project "$project"
+  (cd "$project" && "$sifbake" plan --default-branch main --format gitlab-pipeline >sifbake-pipeline.yml)
+  grep -q '^"analysis amd64":$' "$project/sifbake-pipeline.yml"
+  (
+    cd "$project"
+    PATH="$repo/target/debug:$PATH" gitlab-ci-local --force-shell-executor --no-color \
+      --file sifbake-pipeline.yml --variable GITLAB_CI=true --variable SYLABS_TOKEN=ci-token \
+      --variable "SIFBAKE_REMOTE=$(cat "$work/pipeline-emulator.url")"
+  ) >"$work/pipeline.log" 2>&1 || { tail -n 120 "$work/pipeline.log"; return 1; }
+  local passed built
+  passed="$(grep -cE '^ *PASS +[a-z]+ (amd64|arm64)' "$work/pipeline.log")"
+  built="$(grep -oE '[a-z]+ \((amd64|arm64)\): built sha256' "$work/pipeline.log" | sort -u)"
+  printf '%s jobs passed; built:\n%s\n' "$passed" "$built"
+  test "$passed" -eq 7
+  test "$(printf '%s\n' "$built" | wc -l)" -eq 7
+  if grep -q "which is not built yet" "$work/pipeline.log"; then return 1; fi
+}
+
 # --- gitlab-ci-local: the component and the classic template ----------------------------
 
 # The emulator prints its URL once it accepts connections: read it through a FIFO, which
@@ -415,6 +502,7 @@ stub_cargo
 if start_emulator; then
   check "gitlab-ci-local: the component (merge request ephemeral, default-branch build, dotenv downstream, tag promoted, source install)" gitlab_component
   check "gitlab-ci-local: the classic template include (no release pinned: built from source)" gitlab_classic
+  check "gitlab-ci-local: plan --format gitlab-pipeline's child pipeline (a job per image, needs: along the DAG)" gitlab_pipeline
 else
   failed=$((failed + 1))
   failures+=("scs-emulator")
