@@ -90,6 +90,9 @@ pub const SIFBAKE_COLOR: &str = "SIFBAKE_COLOR";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Set by nektos/act, which runs GitHub workflows locally: its terminal is read as a log.
 pub const ACT: &str = "ACT";
+/// Seconds since the Unix epoch to take as the run's time for `{{date …}}` tag expressions
+/// (<https://reproducible-builds.org/specs/source-date-epoch/>); default: now.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
 /// Variables that hold secrets: never kept in the settings snapshot, never printed. The
 /// token is read once, where it is wrapped in a type that cannot print it.
@@ -138,6 +141,7 @@ pub const ALL: &[&str] = &[
     SIFBAKE_GITHUB_COMMENT,
     SIFBAKE_GITHUB_TOKEN,
     SIFBAKE_COLOR,
+    SOURCE_DATE_EPOCH,
     NO_COLOR,
     ACT,
 ];

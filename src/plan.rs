@@ -20,7 +20,7 @@ use crate::manifest::{
     join_relative,
 };
 use crate::project::Project;
-use crate::tags::{self, digest_tag};
+use crate::tags::{self, TagFacts, digest_tag};
 
 /// What happens to one image.
 #[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Serialize)]
@@ -193,6 +193,8 @@ pub struct PlanRequest<'a> {
     pub other_branches: &'a [String],
     /// The library, when online.
     pub lookup: Option<&'a dyn DigestLookup>,
+    /// The run's time and the repository's tags, for date and `latest` rules.
+    pub tag_facts: &'a TagFacts,
 }
 
 /// Makes the plan. Fails only for a `--targets` name that is not a target.
@@ -220,7 +222,7 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
             };
             let target = &targets[index];
             let candidate = reason != Reason::Unchanged;
-            let tag_set = tags::evaluate(&target.tags, request.context);
+            let tag_set = tags::evaluate(&target.tags, request.context, request.tag_facts);
             if let Some(note) = unknown_default_branch(&target.tags, request.context)
                 && !notes.contains(&note)
             {

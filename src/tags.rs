@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::context::{RefContext, RefKind};
-use crate::manifest::{Condition, TagRule, TagRuleKind};
+use crate::manifest::{Condition, Piece, TagRule, TagRuleKind, format_date, parse_expressions};
 
 /// The longest tag sifbake writes. The library accepts 255 characters (PROTOCOL.md §4.2);
 /// 128 is the OCI/Docker limit, which keeps tags portable to registries too.
@@ -79,17 +79,41 @@ pub fn sanitize(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// Evaluates tag rules for a context. Tags are deduplicated and keep the rules' order.
-pub fn evaluate(rules: &[TagRule], context: &RefContext) -> TagSet {
+/// What rules may need beyond the ref: the run's time and the repository's tags.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct TagFacts {
+    /// Seconds since the Unix epoch: the run's time, for `{{date …}}`.
+    pub now: i64,
+    /// The repository's git tags, when read (only `latest` rules need them).
+    pub repository_tags: Option<Vec<String>>,
+    /// The clone is shallow, so `repository_tags` may lack releases.
+    pub shallow: bool,
+}
+
+/// Evaluates tag rules for a context. Tags are deduplicated and keep the rules' order,
+/// unless a rule sets `priority`: then, as docker/metadata-action does, tags of higher
+/// priority come first (rules without one take metadata-action's default for their type).
+pub fn evaluate(rules: &[TagRule], context: &RefContext, facts: &TagFacts) -> TagSet {
     let mut set = TagSet::default();
-    for rule in rules {
+    let mut ordered: Vec<&TagRule> = rules.iter().collect();
+    if rules.iter().any(|rule| rule.priority.is_some()) {
+        ordered.sort_by_key(|rule| {
+            std::cmp::Reverse(
+                rule.priority
+                    .unwrap_or_else(|| rule.kind.default_priority()),
+            )
+        });
+    }
+    for rule in ordered {
         if !rule.conditions.is_empty() && !rule.conditions.iter().any(|c| holds(c, context)) {
             continue;
         }
-        let Some(value) = raw_value(rule, context, &mut set.notes) else {
+        let Some(value) = raw_value(rule, context, facts, &mut set.notes) else {
             continue;
         };
-        let text = format!("{}{value}{}", rule.prefix, rule.suffix);
+        let prefix = expand(&rule.prefix, context, facts);
+        let suffix = expand(&rule.suffix, context, facts);
+        let text = format!("{prefix}{value}{suffix}");
         match sanitize(&text) {
             Some(tag) => {
                 if !set.tags.contains(&tag) {
@@ -104,6 +128,57 @@ pub fn evaluate(rules: &[TagRule], context: &RefContext) -> TagSet {
     set
 }
 
+/// Fills the expressions of a checked `raw`, `prefix`, `suffix` or `schedule` text.
+fn expand(text: &str, context: &RefContext, facts: &TagFacts) -> String {
+    let Ok(pieces) = parse_expressions(text) else {
+        return text.to_owned();
+    };
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(&text),
+            Piece::Branch => match &context.kind {
+                RefKind::Branch { name } => out.push_str(name),
+                RefKind::PullRequest {
+                    head_branch: Some(name),
+                    ..
+                } => out.push_str(name),
+                _ => {}
+            },
+            Piece::Tag => {
+                if let RefKind::Tag { name } = &context.kind {
+                    out.push_str(name);
+                }
+            }
+            Piece::Sha => out.extend(
+                context
+                    .sha
+                    .chars()
+                    .take(crate::manifest::DEFAULT_SHA_LENGTH),
+            ),
+            Piece::BaseRef => {
+                if let RefKind::PullRequest {
+                    base_branch: Some(name),
+                    ..
+                } = &context.kind
+                {
+                    out.push_str(name);
+                }
+            }
+            Piece::IsDefaultBranch => out.push_str(if context.on_default_branch() {
+                "true"
+            } else {
+                "false"
+            }),
+            Piece::Date {
+                format,
+                offset_minutes,
+            } => out.push_str(&format_date(facts.now, &format, offset_minutes)),
+        }
+    }
+    out
+}
+
 /// Returns true if and only if a rule's condition holds for the context.
 pub fn holds(condition: &Condition, context: &RefContext) -> bool {
     match condition {
@@ -116,7 +191,12 @@ pub fn holds(condition: &Condition, context: &RefContext) -> bool {
 }
 
 /// The text a rule yields before prefix, suffix and sanitisation, if the rule applies.
-fn raw_value(rule: &TagRule, context: &RefContext, notes: &mut Vec<String>) -> Option<String> {
+fn raw_value(
+    rule: &TagRule,
+    context: &RefContext,
+    facts: &TagFacts,
+    notes: &mut Vec<String>,
+) -> Option<String> {
     match (&rule.kind, &context.kind) {
         (TagRuleKind::Branch, RefKind::Branch { name }) => Some(name.clone()),
         (TagRuleKind::Pr, RefKind::PullRequest { number, .. }) => Some(format!("pr-{number}")),
@@ -128,7 +208,43 @@ fn raw_value(rule: &TagRule, context: &RefContext, notes: &mut Vec<String>) -> O
             let short: String = context.sha.chars().take(*length).collect();
             (!short.is_empty()).then(|| format!("sha-{short}"))
         }
-        (TagRuleKind::Raw { value }, _) => Some(value.clone()),
+        (TagRuleKind::Raw { value }, _) => Some(expand(value, context, facts)),
+        (TagRuleKind::Pep440 { template }, RefKind::Tag { name }) => {
+            pep440_value(template, name, notes)
+        }
+        (
+            TagRuleKind::Match {
+                pattern,
+                group,
+                value,
+            },
+            kind,
+        ) => {
+            let text = match (value, kind) {
+                (Some(value), _) => value.as_str(),
+                (None, RefKind::Tag { name }) => name.as_str(),
+                _ => return None,
+            };
+            let regex = regex::Regex::new(pattern).ok()?;
+            let found = regex
+                .captures(text)
+                .and_then(|captures| captures.get(*group))
+                .map(|m| m.as_str().to_owned());
+            if found.is_none() {
+                notes.push(format!(
+                    "`{text}` does not match `{pattern}`; that `match` rule gives no tag"
+                ));
+            }
+            found
+        }
+        (TagRuleKind::Schedule { template }, _) if context.event == "schedule" => {
+            Some(expand(template, context, facts))
+        }
+        (TagRuleKind::Edge { branch }, RefKind::Branch { name }) => {
+            let edge = branch.as_ref().or(context.default_branch.as_ref());
+            (edge == Some(name)).then(|| "edge".to_owned())
+        }
+        (TagRuleKind::Latest, _) => latest::value(context, facts, notes),
         _ => None,
     }
 }
@@ -153,13 +269,18 @@ fn semver_value(template: &str, tag: &str, notes: &mut Vec<String>) -> Option<St
         values.insert("minor", version.minor.to_string());
         values.insert("patch", version.patch.to_string());
     }
+    fill(template, &values)
+}
+
+/// Fills `{{name}}` placeholders from `values`; `None` when one has no value (a
+/// pre-release lacks major/minor/patch on purpose: the rule then yields nothing).
+fn fill(template: &str, values: &BTreeMap<&str, String>) -> Option<String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}")?;
         let name = rest[start + 2..start + end].trim();
-        // A pre-release lacks major/minor/patch on purpose: the rule then yields nothing.
         out.push_str(values.get(name)?);
         rest = &rest[start + end + 2..];
     }
@@ -181,6 +302,11 @@ pub fn branch_collisions<'a>(branch: &str, others: &'a [String]) -> Vec<&'a str>
         .map(String::as_str)
         .collect()
 }
+
+mod latest;
+mod pep440;
+
+use pep440::pep440_value;
 
 #[cfg(test)]
 mod proptests;

@@ -87,6 +87,27 @@ pub fn branch_names(root: &Path) -> Vec<String> {
     branch_names_with(&GitProgram::default(), root)
 }
 
+/// The git tags of the clone, for `latest` rules that compare a release with the others.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct RepositoryTags {
+    /// Every tag name; empty when git cannot tell.
+    pub names: Vec<String>,
+    /// The clone is shallow, so it may hold only the tags of the commits fetched.
+    pub shallow: bool,
+}
+
+/// Returns the clone's tags and whether it is shallow; empty when git cannot tell.
+pub fn repository_tags(root: &Path) -> RepositoryTags {
+    let program = GitProgram::default();
+    let Ok(repo) = Repo::open(&program, root) else {
+        return RepositoryTags::default();
+    };
+    RepositoryTags {
+        names: repo.all_tags().unwrap_or_default(),
+        shallow: repo.is_shallow().unwrap_or(false),
+    }
+}
+
 fn detect_changes_with(
     program: &GitProgram,
     request: &ChangeRequest<'_>,

@@ -8,6 +8,6 @@ pub use digest::{
     hash_files,
 };
 pub use git::{
-    ChangeBase, ChangeRequest, ChangeSet, GitError, RefName, branch_names, detect_changes,
-    local_git, ref_name,
+    ChangeBase, ChangeRequest, ChangeSet, GitError, RefName, RepositoryTags, branch_names,
+    detect_changes, local_git, ref_name, repository_tags,
 };

@@ -14,6 +14,7 @@ use crate::plan::{self, DigestLookup, Plan, PlanRequest};
 use crate::project::Project;
 use crate::report::plan as render;
 use crate::settings::Settings;
+use crate::tags::TagFacts;
 
 /// Runs `sifbake plan`.
 pub fn run(settings: &Settings, args: &PlanArgs, out: &mut Output<'_>) -> io::Result<u8> {
@@ -81,6 +82,7 @@ pub struct Gathered {
     pub digests: RefCell<Digests>,
     pub manifest_path: String,
     pub branches: Vec<String>,
+    pub tag_facts: TagFacts,
 }
 
 impl Gathered {
@@ -110,6 +112,7 @@ impl Gathered {
             manifest_path: &self.manifest_path,
             other_branches: &self.branches,
             lookup,
+            tag_facts: &self.tag_facts,
         })
     }
 }
@@ -168,7 +171,33 @@ pub fn gather(
     .map_err(|error| {
         vec![Diagnostic::error("changes::git", error.to_string()).help(error.help())]
     })?;
+    // Only `latest` rules compare a release with the repository's others: no git otherwise.
+    let wants_tags = project.manifest.targets.iter().any(|target| {
+        target
+            .tags
+            .iter()
+            .any(|rule| rule.kind == crate::manifest::TagRuleKind::Latest)
+    });
+    let repository = if wants_tags {
+        let found = changes::repository_tags(root);
+        (Some(found.names), found.shallow)
+    } else {
+        (None, false)
+    };
+    let now = settings
+        .var(crate::env::SOURCE_DATE_EPOCH)
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0))
+        });
     Ok(Gathered {
+        tag_facts: TagFacts {
+            now,
+            repository_tags: repository.0,
+            shallow: repository.1,
+        },
         context,
         changes,
         digests: RefCell::new(Digests::default()),

@@ -335,6 +335,7 @@ mod tests {
             manifest_path: "sifbake.yaml",
             other_branches: &[],
             lookup: Some(&holds),
+            tag_facts: &crate::tags::TagFacts::default(),
         })
         .unwrap_or_else(|d| panic!("{d:?}"))
     }

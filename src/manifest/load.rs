@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::schema::{DefaultsSpec, ManifestFile, OneOrMany, PublishSpec};
 use super::suggest::did_you_mean;
-use super::tag_rule::{self, Condition, TagRule, TagRuleKind};
+use super::tag_rule::{self, TagRule, TagRuleKind};
 use super::target::{self, TargetContext};
 use super::yaml;
 use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile, UNSUITABLE_HELP, has_errors};
@@ -269,25 +269,23 @@ fn check_publish(
 }
 
 /// The tag rules used when the manifest names none: the branch, `pr-N`, the git tag, and
-/// `latest` on the default branch. Like docker/metadata-action's defaults, minus `sha`
-/// tags, which pile up in a library that has no garbage collection.
+/// `latest` (on the highest release tag; on the default branch until there is one). Like
+/// docker/metadata-action's defaults with `latest=auto`, minus `sha` tags, which pile up in a
+/// library that has no garbage collection. `latest` is what an untagged `singularity pull`
+/// gets, so it follows releases once a repository makes them rather than every merge.
 pub fn default_tag_rules() -> Vec<TagRule> {
-    let rule = |kind, conditions| TagRule {
+    let rule = |kind| TagRule {
         kind,
         prefix: String::new(),
         suffix: String::new(),
-        conditions,
+        conditions: Vec::new(),
+        priority: None,
     };
     vec![
-        rule(TagRuleKind::Branch, Vec::new()),
-        rule(TagRuleKind::Pr, Vec::new()),
-        rule(TagRuleKind::Tag, Vec::new()),
-        rule(
-            TagRuleKind::Raw {
-                value: "latest".to_owned(),
-            },
-            vec![Condition::DefaultBranch],
-        ),
+        rule(TagRuleKind::Branch),
+        rule(TagRuleKind::Pr),
+        rule(TagRuleKind::Tag),
+        rule(TagRuleKind::Latest),
     ]
 }
 

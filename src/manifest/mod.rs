@@ -6,7 +6,9 @@ mod load;
 mod model;
 mod schema;
 mod suggest;
+mod tag_expr;
 mod tag_rule;
+mod tag_rule_map;
 mod target;
 mod yaml;
 
@@ -17,6 +19,7 @@ pub use model::{
     DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Publish, PublishPolicy, Target,
 };
 pub use suggest::did_you_mean;
+pub use tag_expr::{Piece, format_date, parse as parse_expressions};
 pub use tag_rule::{
     Condition, DEFAULT_SHA_LENGTH, EVENT_NAMES, SEMVER_PLACEHOLDERS, TagRule, TagRuleKind,
 };

@@ -229,7 +229,8 @@ impl JsonSchema for OneOrMany {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagRuleSpec {
-    /// The rule: `branch`, `pr`, `tag` or `sha`.
+    /// The rule: `branch`, `pr`, `tag`, `sha`, `latest`, or metadata-action's `semver`,
+    /// `pep440`, `match`, `schedule`, `edge`, `ref`, `raw`.
     #[serde(rename = "type")]
     #[schemars(with = "Option<String>")]
     pub kind: Option<Spanned<String>>,
@@ -254,10 +255,39 @@ pub struct TagRuleSpec {
     #[serde(rename = "if")]
     #[schemars(with = "Option<OneOrMany>")]
     pub condition: Option<Spanned<OneOrMany>>,
+    /// docker/metadata-action's spelling: for `type: semver` or `pep440`, the template; for
+    /// `type: match`, the regular expression; for `type: schedule`, the date pattern.
+    #[schemars(with = "Option<String>")]
+    pub pattern: Option<Spanned<String>>,
+    /// For `type: raw`: the tag (expressions allowed); for `type: match`: the text matched
+    /// instead of the git tag.
+    #[schemars(with = "Option<Scalar>")]
+    pub value: Option<Spanned<String>>,
+    /// For `type: match`: the capture group that is the tag (default 0, the whole match).
+    #[schemars(with = "Option<u64>")]
+    pub group: Option<Spanned<u64>>,
+    /// `true`, `false` or `{{is_default_branch}}`: metadata-action's condition.
+    #[schemars(with = "Option<Scalar>")]
+    pub enable: Option<Spanned<String>>,
+    /// For `type: sha`: `short` (7 hex) or `long` (40).
+    #[schemars(with = "Option<String>")]
+    pub format: Option<Spanned<String>>,
+    /// Ordering: tags of higher priority come first (metadata-action's defaults when unset).
+    #[schemars(with = "Option<u64>")]
+    pub priority: Option<Spanned<u64>>,
+    /// For `type: ref`: `branch`, `tag` or `pr`.
+    #[schemars(with = "Option<String>")]
+    pub event: Option<Spanned<String>>,
+    /// For `type: edge`: the branch that gets `edge` (default: the default branch).
+    #[schemars(with = "Option<String>")]
+    pub branch: Option<Spanned<String>>,
 }
 
 /// The keys of a tag rule map, for suggestions.
-pub const TAG_RULE_KEYS: &[&str] = &["type", "semver", "raw", "prefix", "suffix", "length", "if"];
+pub const TAG_RULE_KEYS: &[&str] = &[
+    "type", "semver", "raw", "prefix", "suffix", "length", "if", "pattern", "value", "group",
+    "enable", "format", "priority", "event", "branch",
+];
 
 /// An entry of `tags:`: a bare rule name (`branch`) or a rule map. Deserialized by hand
 /// rather than as `#[serde(untagged)]`, which would turn every typo into "data did not match
@@ -276,7 +306,7 @@ impl JsonSchema for TagRuleEntry {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         // The names stay an open string: the loader checks them and suggests the nearest.
         schemars::json_schema!({
-            "description": "A rule name (`branch`, `pr`, `tag`, `sha`) or a rule map.",
+            "description": "A rule name (`branch`, `pr`, `tag`, `sha`, `latest`, `edge`, `schedule`) or a rule map.",
             "anyOf": [
                 {"type": "string"},
                 generator.subschema_for::<TagRuleSpec>()

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_saphyr::Spanned;
 
-use super::schema::{TagRuleEntry, TagRuleSpec};
+use super::schema::TagRuleEntry;
 use super::suggest::did_you_mean;
 use crate::diagnostic::{Diagnostic, Location};
 
@@ -28,8 +28,45 @@ pub enum TagRuleKind {
     /// A template over a semver git tag: `{{version}}`, `{{major}}`, `{{minor}}`,
     /// `{{patch}}`, `{{raw}}`.
     Semver { template: String },
-    /// A fixed tag such as `latest`.
+    /// A tag such as `latest`, or an expression such as `{{branch}}-{{sha}}`.
     Raw { value: String },
+    /// metadata-action's `pep440`: a template over a PEP 440 git tag (`v1.2.3`, `1.2rc1`).
+    Pep440 { template: String },
+    /// metadata-action's `match`: a capture group of a regular expression over the git tag
+    /// (or over `value`).
+    Match {
+        pattern: String,
+        group: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
+    /// metadata-action's `schedule`: on scheduled runs, a date pattern such as
+    /// `nightly-{{date 'YYYYMMDD'}}`.
+    Schedule { template: String },
+    /// metadata-action's `edge`: `edge` on the default branch (or on `branch`).
+    Edge {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+    },
+    /// `latest` on a release tag that is the highest semantic version of the repository so
+    /// far; while the repository has no release tag, on the default branch.
+    Latest,
+}
+
+impl TagRuleKind {
+    /// Returns metadata-action's default priority of the rule: tags of higher priority come
+    /// first when any rule of the list sets `priority`.
+    pub fn default_priority(&self) -> u32 {
+        match self {
+            Self::Schedule { .. } => 1000,
+            Self::Semver { .. } | Self::Pep440 { .. } => 900,
+            Self::Match { .. } => 800,
+            Self::Edge { .. } => 700,
+            Self::Branch | Self::Tag | Self::Pr => 600,
+            Self::Raw { .. } | Self::Latest => 200,
+            Self::Sha { .. } => 100,
+        }
+    }
 }
 
 /// When a rule applies. A rule with several conditions applies when any holds.
@@ -89,7 +126,16 @@ pub struct TagRule {
     pub suffix: String,
     #[serde(rename = "if", skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// `priority:` as written; `None` keeps the rule's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
 }
+
+/// The rule names, for suggestions.
+const RULE_NAMES: &[&str] = &[
+    "branch", "pr", "tag", "sha", "semver", "raw", "latest", "pep440", "match", "schedule", "edge",
+    "ref",
+];
 
 /// The placeholders a `semver:` template may use.
 pub const SEMVER_PLACEHOLDERS: &[&str] = &["version", "major", "minor", "patch", "raw"];
@@ -109,13 +155,19 @@ pub fn check_rules(
             let location = locate(&entry.referenced);
             match &entry.value {
                 TagRuleEntry::Shorthand(name) => shorthand(name, location, diagnostics),
-                TagRuleEntry::Map(spec) => from_map(spec, location, locate, diagnostics),
+                TagRuleEntry::Map(spec) => {
+                    super::tag_rule_map::from_map(spec, location, locate, diagnostics)
+                }
             }
         })
         .collect()
 }
 
-fn shorthand(name: &str, location: Location, diagnostics: &mut Vec<Diagnostic>) -> Option<TagRule> {
+pub(super) fn shorthand(
+    name: &str,
+    location: Location,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<TagRule> {
     let kind = match name {
         "branch" => TagRuleKind::Branch,
         "pr" => TagRuleKind::Pr,
@@ -123,6 +175,26 @@ fn shorthand(name: &str, location: Location, diagnostics: &mut Vec<Diagnostic>) 
         "sha" => TagRuleKind::Sha {
             length: DEFAULT_SHA_LENGTH,
         },
+        "latest" => TagRuleKind::Latest,
+        "edge" => TagRuleKind::Edge { branch: None },
+        "schedule" => TagRuleKind::Schedule {
+            template: "nightly".to_owned(),
+        },
+        "pep440" | "match" | "ref" => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "manifest::tag-rule",
+                    format!("the `{name}` tag rule needs more than its name"),
+                )
+                .at(location)
+                .help(match name {
+                    "ref" => "write it as a map, e.g. `- type: ref` with `event: branch`",
+                    "match" => "write it as a map, e.g. `- type: match` with `pattern: 'v(\\d+)'` and `group: 1`",
+                    _ => "write it as a map, e.g. `- type: pep440` with `pattern: \"{{version}}\"`",
+                }),
+            );
+            return None;
+        }
         "semver" | "raw" => {
             diagnostics.push(
                 Diagnostic::error(
@@ -142,9 +214,12 @@ fn shorthand(name: &str, location: Location, diagnostics: &mut Vec<Diagnostic>) 
             let mut diagnostic =
                 Diagnostic::error("manifest::tag-rule", format!("unknown tag rule `{other}`"))
                     .at(location);
-            diagnostic = diagnostic.help(match did_you_mean(other, &["branch", "pr", "tag", "sha", "semver", "raw"]) {
-                Some(suggestion) => format!("did you mean `{suggestion}`? A tag rule is one of branch, pr, tag, sha, semver, raw"),
-                None => "a tag rule is one of branch, pr, tag, sha, semver, raw".to_owned(),
+            diagnostic = diagnostic.help(match did_you_mean(other, RULE_NAMES) {
+                Some(suggestion) => format!(
+                    "did you mean `{suggestion}`? A tag rule is one of {}",
+                    RULE_NAMES.join(", ")
+                ),
+                None => format!("a tag rule is one of {}", RULE_NAMES.join(", ")),
             });
             diagnostics.push(diagnostic);
             return None;
@@ -155,150 +230,11 @@ fn shorthand(name: &str, location: Location, diagnostics: &mut Vec<Diagnostic>) 
         prefix: String::new(),
         suffix: String::new(),
         conditions: Vec::new(),
+        priority: None,
     })
 }
 
-fn from_map(
-    spec: &TagRuleSpec,
-    location: Location,
-    locate: &dyn Fn(&serde_saphyr::Location) -> Location,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<TagRule> {
-    let given = [
-        spec.kind.is_some(),
-        spec.semver.is_some(),
-        spec.raw.is_some(),
-    ];
-    if given.iter().filter(|g| **g).count() != 1 {
-        diagnostics.push(
-            Diagnostic::error(
-                "manifest::tag-rule",
-                "a tag rule map needs exactly one of `type`, `semver` or `raw`",
-            )
-            .at(location)
-            .help("e.g. `- type: sha` with `length: 12`, `- semver: \"{{version}}\"`, or `- raw: latest`"),
-        );
-        return None;
-    }
-    let kind = if let Some(template) = &spec.semver {
-        check_semver_template(&template.value, locate(&template.referenced), diagnostics)?;
-        TagRuleKind::Semver {
-            template: template.value.clone(),
-        }
-    } else if let Some(raw) = &spec.raw {
-        if raw.value.trim().is_empty() {
-            diagnostics.push(
-                Diagnostic::error("manifest::tag-rule", "the `raw` tag is empty")
-                    .at(locate(&raw.referenced))
-                    .help("give the tag to apply, e.g. `raw: latest`"),
-            );
-            return None;
-        }
-        if let Err(problem) = crate::libref::check_name(&raw.value) {
-            diagnostics.push(
-                Diagnostic::error(
-                    "manifest::tag-rule",
-                    format!("`{}` is not a valid tag: it {problem}", raw.value),
-                )
-                .at(locate(&raw.referenced))
-                .help("library tags use lowercase letters, digits and single `.`, `_` or `-` between them"),
-            );
-            return None;
-        }
-        TagRuleKind::Raw {
-            value: raw.value.clone(),
-        }
-    } else {
-        let kind = spec.kind.as_ref()?;
-        let rule = shorthand(&kind.value, locate(&kind.referenced), diagnostics)?;
-        rule.kind
-    };
-    let kind = match (kind, &spec.length) {
-        (TagRuleKind::Sha { .. }, Some(length)) => {
-            if !(4..=40).contains(&length.value) {
-                diagnostics.push(
-                    Diagnostic::error(
-                        "manifest::tag-rule",
-                        format!("sha length {} is out of range", length.value),
-                    )
-                    .at(locate(&length.referenced))
-                    .help("use a length from 4 to 40 (a full commit id has 40 hex digits)"),
-                );
-                return None;
-            }
-            TagRuleKind::Sha {
-                length: usize::try_from(length.value).unwrap_or(DEFAULT_SHA_LENGTH),
-            }
-        }
-        (_, Some(length)) => {
-            diagnostics.push(
-                Diagnostic::error("manifest::tag-rule", "`length` only applies to `sha` rules")
-                    .at(locate(&length.referenced))
-                    .help("remove `length`, or use `type: sha`"),
-            );
-            return None;
-        }
-        (kind, None) => kind,
-    };
-    for affix in [&spec.prefix, &spec.suffix].into_iter().flatten() {
-        if let Some(bad) = affix.value.chars().find(|c| {
-            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        }) {
-            diagnostics.push(
-                Diagnostic::error(
-                    "manifest::tag-rule",
-                    format!(
-                        "`{}` contains `{bad}`, which a tag cannot hold",
-                        affix.value
-                    ),
-                )
-                .at(locate(&affix.referenced))
-                .help("prefixes and suffixes use lowercase letters, digits, `.`, `_` and `-`"),
-            );
-            return None;
-        }
-    }
-    let mut conditions = Vec::new();
-    if let Some(condition) = &spec.condition {
-        for item in &condition.value.0 {
-            let word = &item.value;
-            match parse_condition(word) {
-                Ok(parsed) => conditions.push(parsed),
-                Err(help) => {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "manifest::tag-rule",
-                            format!("unknown condition `{word}`"),
-                        )
-                        .at(super::load::locate_item(
-                            item,
-                            &condition.referenced,
-                            locate,
-                        ))
-                        .help(help),
-                    );
-                    return None;
-                }
-            }
-        }
-    }
-    Some(TagRule {
-        kind,
-        prefix: spec
-            .prefix
-            .as_ref()
-            .map(|p| p.value.clone())
-            .unwrap_or_default(),
-        suffix: spec
-            .suffix
-            .as_ref()
-            .map(|s| s.value.clone())
-            .unwrap_or_default(),
-        conditions,
-    })
-}
-
-fn parse_condition(word: &str) -> Result<Condition, String> {
+pub(super) fn parse_condition(word: &str) -> Result<Condition, String> {
     match word {
         "default_branch" => Ok(Condition::DefaultBranch),
         "branch" => Ok(Condition::Branch),
@@ -324,7 +260,7 @@ fn parse_condition(word: &str) -> Result<Condition, String> {
     }
 }
 
-fn check_semver_template(
+pub(super) fn check_semver_template(
     template: &str,
     location: Location,
     diagnostics: &mut Vec<Diagnostic>,

@@ -203,31 +203,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("build-args", "build arguments are written as `args:`"),
 ];
 
-/// docker/metadata-action's keys for a tag rule, which users of it type first, with
-/// sifbake's spelling of the same rule.
-const METADATA_ACTION_KEYS: &[(&str, &str)] = &[
-    (
-        "pattern",
-        "docker/metadata-action's `type=semver,pattern={{version}}` is written `- semver: \"{{version}}\"` here (also `{{major}}`, `{{minor}}`, `{{patch}}`)",
-    ),
-    (
-        "value",
-        "docker/metadata-action's `type=raw,value=latest` is written `- raw: latest` here",
-    ),
-    (
-        "enable",
-        "docker/metadata-action's `enable={{is_default_branch}}` is written `if: default_branch` here",
-    ),
-    (
-        "format",
-        "docker/metadata-action's `type=sha,format=long` is written `- sha` with `length: 40` here",
-    ),
-    (
-        "priority",
-        "sifbake sets every tag a rule gives; there is no `priority` (remove it)",
-    ),
-];
-
 fn unknown_key_help(field: &str, expected: &[&str]) -> String {
     if let Some((_, reason)) = UNSUPPORTED_KEYS.iter().find(|(key, _)| *key == field) {
         if field.starts_with("build") {
@@ -252,11 +227,6 @@ fn unknown_key_help(field: &str, expected: &[&str]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    if let Some((_, hint)) = METADATA_ACTION_KEYS.iter().find(|(key, _)| *key == field)
-        && known == TAG_RULE_KEYS
-    {
-        return format!("{hint}. Valid keys here: {list}");
-    }
     if let Some((key, found, wanted)) = lookalike(field, known) {
         return format!(
             "did you mean `{key}`? `{field}` has the non-ASCII character `{found}` (U+{:04X}) where `{key}` has `{wanted}`; retype it. Valid keys here: {list}",

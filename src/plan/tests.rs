@@ -107,6 +107,7 @@ struct Run<'a> {
     selection: Vec<String>,
     lookup: Option<&'a dyn DigestLookup>,
     branches: Vec<String>,
+    tag_facts: TagFacts,
 }
 
 impl Default for Run<'_> {
@@ -117,6 +118,7 @@ impl Default for Run<'_> {
             selection: Vec::new(),
             lookup: None,
             branches: Vec::new(),
+            tag_facts: TagFacts::default(),
         }
     }
 }
@@ -138,6 +140,7 @@ fn make(root: &Path, run: Run<'_>) -> Result<Plan, Vec<Diagnostic>> {
         manifest_path: "sifbake.yaml",
         other_branches: &run.branches,
         lookup: run.lookup,
+        tag_facts: &run.tag_facts,
     })
 }
 

@@ -41,6 +41,7 @@ fn rule(kind: TagRuleKind, prefix: String, suffix: String) -> TagRule {
         prefix,
         suffix,
         conditions: Vec::new(),
+        priority: None,
     }
 }
 
@@ -118,7 +119,7 @@ proptest! {
             RefKind::Detached,
         ];
         for kind in kinds {
-            let set = evaluate(&rules, &context(kind));
+            let set = evaluate(&rules, &context(kind), &TagFacts::default());
             for tag in &set.tags {
                 prop_assert!(check_name(tag).is_ok() && tag.len() <= MAX_TAG_LEN, "{:?}", tag);
             }

@@ -36,6 +36,7 @@ fn rule(kind: TagRuleKind) -> TagRule {
         prefix: String::new(),
         suffix: String::new(),
         conditions: Vec::new(),
+        priority: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn design_rules() -> Vec<TagRule> {
         }),
         TagRule {
             conditions: vec![Condition::DefaultBranch],
+            priority: None,
             ..rule(TagRuleKind::Raw {
                 value: "latest".into(),
             })
@@ -187,14 +189,18 @@ fn design_rules_per_context() {
         ),
     ];
     for (name, context, expected) in cases {
-        let set = evaluate(&design_rules(), &context);
+        let set = evaluate(&design_rules(), &context, &TagFacts::default());
         assert_eq!(set.tags, expected, "{name}");
     }
 }
 
 #[test]
 fn notes_explain_missing_semver_tags() {
-    let set = evaluate(&design_rules(), &context(tag("release-3"), "push"));
+    let set = evaluate(
+        &design_rules(),
+        &context(tag("release-3"), "push"),
+        &TagFacts::default(),
+    );
     assert!(
         set.notes
             .iter()
@@ -215,12 +221,14 @@ fn conditions_prefix_suffix_and_length() {
         rule(TagRuleKind::Sha { length: 12 }),
         TagRule {
             conditions: vec![Condition::Event("schedule".into())],
+            priority: None,
             ..rule(TagRuleKind::Raw {
                 value: "nightly".into(),
             })
         },
         TagRule {
             conditions: vec![Condition::Tag, Condition::Pr],
+            priority: None,
             ..rule(TagRuleKind::Raw {
                 value: "candidate".into(),
             })
@@ -229,15 +237,30 @@ fn conditions_prefix_suffix_and_length() {
         rule(TagRuleKind::Tag),
     ];
     assert_eq!(
-        evaluate(&rules, &context(branch("dev"), "push")).tags,
+        evaluate(
+            &rules,
+            &context(branch("dev"), "push"),
+            &TagFacts::default()
+        )
+        .tags,
         vec!["br-dev-x", "sha-0123456789ab"]
     );
     assert_eq!(
-        evaluate(&rules, &context(branch("dev"), "schedule")).tags,
+        evaluate(
+            &rules,
+            &context(branch("dev"), "schedule"),
+            &TagFacts::default()
+        )
+        .tags,
         vec!["br-dev-x", "sha-0123456789ab", "nightly"]
     );
     assert_eq!(
-        evaluate(&rules, &context(tag("V1.0.0"), "push")).tags,
+        evaluate(
+            &rules,
+            &context(tag("V1.0.0"), "push"),
+            &TagFacts::default()
+        )
+        .tags,
         vec!["sha-0123456789ab", "candidate", "v1.0.0"]
     );
 }
@@ -255,7 +278,12 @@ fn pull_requests_tag_the_head_commit() {
     );
     pr.sha = "abcdef1234567890abcdef1234567890abcdef12".to_owned();
     assert_eq!(
-        evaluate(&[rule(TagRuleKind::Sha { length: 7 })], &pr).tags,
+        evaluate(
+            &[rule(TagRuleKind::Sha { length: 7 })],
+            &pr,
+            &TagFacts::default()
+        )
+        .tags,
         vec!["sha-abcdef1"]
     );
 }

@@ -45,6 +45,8 @@ mod output_failures;
 mod paths;
 /// `sifbake plan` on examples/ in scratch repositories, under simulated CI contexts.
 mod plan;
+/// Provenance labels in every submitted definition.
+mod provenance;
 /// `--ref NAME` resolved through git; a checkout detached at a tag builds the tag.
 mod ref_resolution;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
@@ -52,10 +54,10 @@ mod ref_resolution;
 mod reports;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
-/// Provenance labels in every submitted definition.
-mod provenance;
 /// What a refused service call says.
 mod service_errors;
+/// docker/metadata-action's tag language and the `latest` rule, on real git tags.
+mod tag_language;
 /// Plain http only for loopback unless `--allow-insecure`; TLS always verified.
 mod transport;
 /// `sifbake validate` on examples/ and on generated trees.

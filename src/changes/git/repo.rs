@@ -268,6 +268,15 @@ impl<'a> Repo<'a> {
         Ok(tags)
     }
 
+    /// Returns the names of every tag of the clone, unsorted.
+    pub(super) fn all_tags(&self) -> Result<Vec<String>, GitError> {
+        let output = self.run_ok(&["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"])?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Returns true if and only if the full ref `name` (`refs/tags/v1`) exists.
     pub(super) fn has_ref(&self, name: &str) -> Result<bool, GitError> {
         Ok(self
