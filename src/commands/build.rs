@@ -252,7 +252,8 @@ async fn build_with(
         .filter(|p| lookups.image(&p.target, &p.arch).is_none())
         .map(|p| {
             let level = full.targets.iter().find(|t| t.name == p.target);
-            crate::plan::narrow::missing_prerequisite(p, level.map(|t| t.level))
+            let published = publish == Publish::Push;
+            crate::plan::narrow::missing_prerequisite(p, level.map(|t| t.level), published)
         })
         .collect();
     if !missing.is_empty() {

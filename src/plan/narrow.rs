@@ -106,8 +106,13 @@ pub fn without_dependencies(plan: &mut Plan, names: &[String]) -> Vec<Prerequisi
     prerequisites
 }
 
-/// Says why a prerequisite missing from the library stops the run.
-pub fn missing_prerequisite(prerequisite: &Prerequisite, level: Option<usize>) -> Diagnostic {
+/// Says why a prerequisite missing from the library stops the run. `published` is false
+/// for an ephemeral run, whose earlier jobs published nothing to build on.
+pub fn missing_prerequisite(
+    prerequisite: &Prerequisite,
+    level: Option<usize>,
+    published: bool,
+) -> Diagnostic {
     let Prerequisite {
         target,
         arch,
@@ -129,9 +134,13 @@ pub fn missing_prerequisite(prerequisite: &Prerequisite, level: Option<usize>) -
             "`--no-deps`: `{needed_by}` ({arch}) builds on `{target}` ({arch}), which is not built yet: {what}"
         ),
     )
-    .help(format!(
-        "build `{target}` first, in the job that runs before this one{job}, or drop `--no-deps` to build it in this run too"
-    ))
+    .help(if published {
+        format!(
+            "build `{target}` first, in the job that runs before this one{job}, or drop `--no-deps` to build it in this run too"
+        )
+    } else {
+        "this run builds ephemeral images (the manifest's `publish`), which no later job can find: drop `--no-deps` and build it in one job".to_owned()
+    })
 }
 
 /// Recomputes what depends on the images kept: each target's strongest action, and

@@ -258,3 +258,34 @@ fn gitlab_pipeline_with_nothing_to_build_is_one_job_that_says_so() {
         .collect();
     assert_eq!(jobs, vec!["sifbake nothing to build"], "{}", run.stdout());
 }
+
+#[test]
+fn no_deps_in_an_ephemeral_run_says_to_build_in_one_job() {
+    let repo = Repo::from_examples();
+    let emulated = Emulated::start();
+    let run = emulated
+        .sifbake(repo.path())
+        .args([
+            "build",
+            "--targets",
+            "python",
+            "--no-deps",
+            "--arch",
+            "amd64",
+        ])
+        .args(["--ref", "refs/pull/7/head"])
+        .run()
+        .expect_code(1);
+    let stderr = run
+        .stderr()
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(stderr.contains("which is not built yet"), "{stderr}");
+    assert!(
+        stderr.contains("this run builds ephemeral images"),
+        "{stderr}"
+    );
+    assert!(emulated.submitted_definitions().is_empty());
+}
