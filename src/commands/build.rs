@@ -2,7 +2,7 @@
 //! in parallel and in dependency order, on the remote build service (or the emulator).
 
 mod lookup;
-mod provenance;
+pub(super) mod provenance;
 mod signals;
 
 use std::io;

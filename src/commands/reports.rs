@@ -31,6 +31,7 @@ use crate::report::diagnostics::{count_summary, one_line};
 use crate::report::dotenv::{self, DOTENV_LIMIT, Value};
 use crate::report::junit::{LOG_TAIL_BYTES, write_junit, write_stopped_junit};
 use crate::report::logs::LogFiles;
+use crate::report::metadata;
 use crate::report::outputs::{Outputs, plan_outputs, result_outputs};
 use crate::report::result::ResultDocument;
 use crate::report::step_summary::{
@@ -101,6 +102,8 @@ pub struct Reports {
     github_token: Option<String>,
     /// Reports and logs that could not be written; the others still are.
     failures: Vec<OutputFailure>,
+    /// For the provenance labels of the `labels` and `version` outputs.
+    settings: Settings,
 }
 
 impl Reports {
@@ -147,6 +150,7 @@ impl Reports {
             junit_written: false,
             github_token,
             failures: Vec::new(),
+            settings: settings.clone(),
         })
     }
 
@@ -180,13 +184,21 @@ impl Reports {
 
     /// Reports the final plan: step outputs, the summary table, dotenv variables.
     pub fn plan(&mut self, out: &mut Output<'_>, plan: &Plan) -> io::Result<()> {
-        self.outputs(out, plan_outputs(plan)?)?;
+        // The labels the images get (build's provenance), so `labels` and `version` say
+        // what `singularity inspect` will.
+        let labels = self.root.as_deref().map_or_else(Vec::new, |root| {
+            super::build::provenance::labels(&self.settings, &plan.context, root)
+        });
+        let mut outputs = plan_outputs(plan)?;
+        outputs.extend(metadata::outputs(plan, &labels).map_err(io::Error::other)?);
+        self.outputs(out, outputs)?;
         if self.summary_file.is_some() {
             let mut text = Vec::new();
             write_plan(&mut text, plan, self.table_budget())?;
             self.table = Some(String::from_utf8_lossy(&text).into_owned());
         }
         self.dotenv.extend(dotenv::plan_variables(plan));
+        self.dotenv.extend(metadata::variables(plan, &labels));
         Ok(())
     }
 

@@ -13,6 +13,10 @@
 //! | `SIFBAKE_PUBLISH` | `build`, `tag` | `push`, `ephemeral` or `skip` |
 //! | `SIFBAKE_FAILED_COUNT` | `build`, `tag` | images that failed or timed out |
 //! | `SIFBAKE_BUILT_REFS` | `build`, `tag` | `library://…:sha256.<hex>` per image built or retagged, space-separated |
+//! | `SIFBAKE_VERSION` | `plan`, `build`, `tag` | the images' `org.opencontainers.image.version` label |
+//! | `SIFBAKE_TAGS` | `plan`, `build`, `tag` | `library://…:<tag>` per tag the rules set, space-separated |
+//! | `SIFBAKE_TAG_NAMES` | `plan`, `build`, `tag` | the same tags without the ref |
+//! | `SIFBAKE_LABELS` | `plan`, `build`, `tag` | the provenance labels, `key=value`, space-separated |
 
 use std::io::{self, Write};
 

@@ -13,6 +13,7 @@ pub mod github;
 pub mod junit;
 pub mod live;
 pub mod logs;
+pub mod metadata;
 pub mod outputs;
 pub mod plan;
 pub mod plan_jobs;

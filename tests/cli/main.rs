@@ -37,6 +37,8 @@ mod inspect;
 mod library_state;
 /// Build logs streamed live, and the builder's reason for a failure in every report.
 mod live_logs;
+/// The `tags`, `version` and `labels` outputs, on GitHub and in GitLab's dotenv.
+mod metadata_outputs;
 /// A service out for a while costs no build.
 mod outages;
 /// Reports and logs that cannot be written after the builds.

@@ -122,7 +122,18 @@ fn a_github_build_writes_outputs_summary_junit_and_dotenv() {
     let outputs = runner.outputs();
     assert_eq!(
         outputs.keys().collect::<Vec<_>>(),
-        ["built-refs", "has-changes", "matrix", "plan", "result"]
+        [
+            "built-refs",
+            "has-changes",
+            "labels",
+            "matrix",
+            "plan",
+            "result",
+            "tag-names",
+            "tags",
+            "tags-json",
+            "version"
+        ]
     );
     assert_eq!(outputs["has-changes"], "true");
     let plan: Value = serde_json::from_str(&outputs["plan"]).expect("plan JSON");
@@ -466,9 +477,10 @@ fn report_files_are_relative_to_the_working_directory_not_to_dash_c() {
         .expect_code(0);
     let written = std::fs::read_to_string(repo.path().join("reports/plan.env"))
         .expect("in the working directory, where CI collects artifacts");
-    assert_eq!(
-        written,
-        "SIFBAKE_HAS_CHANGES=true\nSIFBAKE_CHANGED_TARGETS=app\n"
+    assert!(
+        written.starts_with("SIFBAKE_HAS_CHANGES=true\nSIFBAKE_VERSION=main\n")
+            && written.contains("\nSIFBAKE_CHANGED_TARGETS=app\n"),
+        "{written}"
     );
     assert!(!repo.path().join("images/reports").exists());
 }
