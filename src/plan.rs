@@ -16,8 +16,8 @@ use crate::context::{RefContext, RefKind};
 use crate::diagnostic::Diagnostic;
 use crate::libref::LibraryRef;
 use crate::manifest::{
-    Condition, Publish, PublishPolicy, TagRule, Target, did_you_mean, glob_matcher, is_glob,
-    join_relative,
+    Condition, Publish, PublishPolicy, TagRule, TagRuleKind, Target, did_you_mean, glob_matcher,
+    is_glob, join_relative,
 };
 use crate::project::Project;
 use crate::tags::{self, TagFacts, digest_tag};
@@ -162,14 +162,18 @@ fn unknown_default_branch(rules: &[TagRule], context: &RefContext) -> Option<Str
         return None;
     };
     if context.default_branch.is_some()
-        || !rules
-            .iter()
-            .any(|rule| rule.conditions.contains(&Condition::DefaultBranch))
+        || !rules.iter().any(|rule| {
+            rule.conditions.contains(&Condition::DefaultBranch)
+                || matches!(
+                    rule.kind,
+                    TagRuleKind::Latest | TagRuleKind::Edge { branch: None }
+                )
+        })
     {
         return None;
     }
     Some(format!(
-        "the default branch is unknown (no CI variable names it and git has no `origin/HEAD`), so `if: default_branch` tag rules give nothing on `{name}`; pass `--default-branch NAME` (or run `git remote set-head origin --auto`)"
+        "the default branch is unknown (no CI variable names it and git has no `origin/HEAD`), so `if: default_branch`, `latest` and `edge` tag rules give nothing on `{name}`; pass `--default-branch NAME` (or run `git remote set-head origin --auto`)"
     ))
 }
 

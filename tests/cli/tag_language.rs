@@ -167,3 +167,21 @@ fn schedule_and_edge_fill_the_date_at_an_offset() {
     let (tags, _) = plan(&repo, "push", "refs/heads/feature", &epoch);
     assert!(tags.is_empty(), "{tags:?}");
 }
+
+#[test]
+fn an_unknown_default_branch_is_explained_for_the_default_latest_rule() {
+    let repo = repository("");
+    let run = Sifbake::new(repo.path())
+        .args(["plan", "--format", "json", "--all"])
+        .run()
+        .expect_code(0);
+    let plan: Value = run.json();
+    assert!(
+        plan["notes"]
+            .as_array()
+            .is_some_and(|notes| notes.iter().any(|n| n.as_str().is_some_and(|n| n
+                .contains("the default branch is unknown")
+                && n.contains("`latest`")))),
+        "{plan:#}"
+    );
+}
