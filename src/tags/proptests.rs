@@ -127,4 +127,66 @@ proptest! {
             prop_assert_eq!(unique.len(), set.tags.len(), "no tag twice: {:?}", set.tags);
         }
     }
+
+    #[test]
+    fn expression_rules_give_library_tags_whatever_the_ref_and_date(
+        branch in ref_text(),
+        base in ref_text(),
+        now in -2_000_000_000i64..4_000_000_000,
+        offset in -14i32 * 60..=14 * 60,
+    ) {
+        let template = format!(
+            "{{{{branch}}}}-{{{{base_ref}}}}-{{{{sha}}}}-{{{{date 'YYYY.MM.DD[T]HHmmss' tz='{}{:02}:{:02}'}}}}",
+            if offset < 0 { '-' } else { '+' },
+            offset.abs() / 60,
+            offset.abs() % 60
+        );
+        let pieces = crate::manifest::parse_expressions(&template);
+        prop_assert!(pieces.is_ok(), "{:?}", pieces);
+        let rules = vec![
+            rule(TagRuleKind::Raw { value: template.clone() }, "{{is_default_branch}}-".to_owned(), String::new()),
+            rule(TagRuleKind::Schedule { template }, String::new(), String::new()),
+        ];
+        let facts = TagFacts { now, ..TagFacts::default() };
+        let mut scheduled = context(RefKind::PullRequest {
+            number: 1,
+            head_branch: Some(branch),
+            base_branch: Some(base),
+        });
+        scheduled.event = "schedule".to_owned();
+        let set = evaluate(&rules, &scheduled, &facts);
+        prop_assert!(!set.tags.is_empty());
+        for tag in &set.tags {
+            prop_assert!(check_name(tag).is_ok() && tag.len() <= MAX_TAG_LEN, "{:?}", tag);
+        }
+    }
+
+    #[test]
+    fn among_release_tags_only_the_highest_gets_latest(
+        versions in proptest::collection::vec((0u64..4, 0u64..4, 0u64..4, any::<bool>()), 1..12),
+    ) {
+        let names: Vec<String> = versions
+            .iter()
+            .map(|(major, minor, patch, pre)| {
+                let suffix = if *pre { "-rc.1" } else { "" };
+                format!("v{major}.{minor}.{patch}{suffix}")
+            })
+            .collect();
+        let facts = TagFacts {
+            repository_tags: Some(names.clone()),
+            ..TagFacts::default()
+        };
+        let rules = vec![rule(TagRuleKind::Latest, String::new(), String::new())];
+        let highest = versions
+            .iter()
+            .filter(|v| !v.3)
+            .map(|(major, minor, patch, _)| (*major, *minor, *patch))
+            .max();
+        for ((major, minor, patch, pre), name) in versions.iter().zip(&names) {
+            let set = evaluate(&rules, &context(RefKind::Tag { name: name.clone() }), &facts);
+            let expected = !pre && highest == Some((*major, *minor, *patch));
+            prop_assert_eq!(set.tags == ["latest"], expected, "{} among {:?}", name, names);
+            prop_assert_eq!(set.notes.len(), 1, "one note, moved or withheld: {:?}", set.notes);
+        }
+    }
 }
