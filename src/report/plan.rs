@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, PlannedTarget};
 
 /// The version of the plan document (`sifbake plan --format json`); README.md documents it.
 pub const PLAN_SCHEMA: &str = "sifbake/plan/v1";
@@ -37,10 +37,16 @@ pub struct Matrix<'a> {
 
 /// Returns the matrix of a plan.
 pub fn matrix(plan: &Plan) -> Matrix<'_> {
+    matrix_of(plan, |_| true)
+}
+
+/// Returns the matrix of the targets of a plan that `keep` keeps.
+pub fn matrix_of(plan: &Plan, keep: impl Fn(&PlannedTarget) -> bool) -> Matrix<'_> {
     Matrix {
         include: plan
             .targets
             .iter()
+            .filter(|target| keep(target))
             .flat_map(|target| {
                 target
                     .images

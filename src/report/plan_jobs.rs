@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use super::plan::{Matrix, MatrixEntry};
+use super::plan::{Matrix, matrix_of};
 use crate::plan::{Action, Plan};
 
 /// The stage of the jobs of each level in the GitLab pipeline, with the level appended.
@@ -23,25 +23,7 @@ fn level_count(plan: &Plan) -> usize {
 
 /// Returns the matrix of one level: its images to build or retag.
 pub fn level_matrix(plan: &Plan, level: usize) -> Matrix<'_> {
-    Matrix {
-        include: plan
-            .targets
-            .iter()
-            .filter(|target| target.level == level)
-            .flat_map(|target| {
-                target
-                    .images
-                    .iter()
-                    .filter(|image| image.action != Action::Skip)
-                    .map(move |image| MatrixEntry {
-                        target: &target.name,
-                        arch: &image.arch,
-                        reference: target.reference.to_string(),
-                        action: image.action,
-                    })
-            })
-            .collect(),
-    }
+    matrix_of(plan, |target| target.level == level)
 }
 
 /// Writes `levels=N` and one `levelK={"include": […]}` line per level, every level from 0
