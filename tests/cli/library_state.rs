@@ -17,13 +17,19 @@ fn digest_tag(emulated: &Emulated, repo: &Repo) -> String {
         .to_owned()
 }
 
-#[test]
-fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
+/// A repository, and an emulator holding under its digest tag a 0-byte record, as an
+/// interrupted push leaves behind: the emulator, the repository, the tag, the record's id.
+fn with_an_incomplete_record() -> (Emulated, Repo, String, String) {
     let emulated = Emulated::start();
     let repo = Repo::with_files(&[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
     let tag = digest_tag(&emulated, &repo);
-    // A 0-byte record under the digest tag: what an interrupted push leaves behind.
     let stale = emulated.seed_incomplete_image("acme/state/base", &tag, "amd64");
+    (emulated, repo, tag, stale)
+}
+
+#[test]
+fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
+    let (emulated, repo, tag, stale) = with_an_incomplete_record();
 
     let run = emulated
         .sifbake(repo.path())
@@ -57,10 +63,7 @@ fn an_image_whose_upload_never_completed_is_rebuilt_not_retagged() {
 
 #[test]
 fn tag_never_promotes_an_image_whose_upload_never_completed() {
-    let emulated = Emulated::start();
-    let repo = Repo::with_files(&[("sifbake.yaml", MANIFEST), ("base.def", DEF)]);
-    let tag = digest_tag(&emulated, &repo);
-    let stale = emulated.seed_incomplete_image("acme/state/base", &tag, "amd64");
+    let (emulated, repo, _, stale) = with_an_incomplete_record();
 
     let run = emulated
         .sifbake(repo.path())
