@@ -10,6 +10,7 @@ tool (
 require (
 	github.com/blang/semver/v4 v4.0.0
 	github.com/sylabs/json-resp v0.9.5
+	github.com/sylabs/scs-key-client v0.7.7
 	github.com/sylabs/scs-library-client v1.4.15
 	github.com/sylabs/sif/v2 v2.24.2
 	github.com/sylabs/singularity/v4 v4.3.0
@@ -57,7 +58,6 @@ require (
 	github.com/spf13/viper v1.21.0 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
 	github.com/sylabs/scs-build-client v0.9.21 // indirect
-	github.com/sylabs/scs-key-client v0.7.7 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.6 // indirect
