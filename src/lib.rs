@@ -18,6 +18,7 @@ pub mod graph;
 pub mod libref;
 pub mod lint;
 pub mod manifest;
+pub mod oci;
 pub mod plan;
 pub mod project;
 pub mod report;
