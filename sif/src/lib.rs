@@ -1,0 +1,12 @@
+//! The Singularity Image Format (SIF) and its OpenPGP signatures, as sylabs/sif v2 and
+//! `singularity sign` / `verify` read and write them.
+//!
+//! - [`format`]: the global header and descriptor table, read without loading data objects,
+//!   and appending one object into a free descriptor slot (`AddObject`).
+//! - [`keys`]: armored OpenPGP keys, checked when loaded.
+//! - [`integrity`]: signing an object group and verifying it, in the format of sif/v2's
+//!   `pkg/integrity` (clear-signed JSON metadata of header, descriptor and data digests).
+//!
+//! Pure and synchronous: no network, no async runtime.
+
+pub mod keys;
