@@ -10,6 +10,7 @@
 //! | DELETE | `/_emulator/faults/{id}` | – | 204, 404 if unknown |
 //! | GET | `/_emulator/builds` | – | `{"data": [BuildInfo]}` |
 //! | GET | `/_emulator/builds/{id}/log` | – | the log so far, `text/plain` |
+//! | GET | `/_emulator/keys` | – | `{"data": [StoredKey]}` (the keystore's keys) |
 //! | GET | `/_emulator/requests` | – | `{"data": [RecordedRequest]}` (with `--record-requests`) |
 //! | DELETE | `/_emulator/requests` | – | 204 (recording emptied) |
 //!
@@ -90,6 +91,11 @@ pub async fn builds(State(state): State<AppState>) -> Response {
         .map(|build| build.info())
         .collect();
     envelope::data(builds)
+}
+
+/// `GET /_emulator/keys`.
+pub async fn keys(State(state): State<AppState>) -> Response {
+    envelope::data(state.keystore().all())
 }
 
 /// `GET /_emulator/builds/{id}/log`.

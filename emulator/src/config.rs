@@ -43,6 +43,9 @@ pub struct EmulatorConfig {
     /// Record the shape of every request (`RunningEmulator::recorded_requests`,
     /// `GET /_emulator/requests`): for comparing clients' use of the protocol.
     pub record_requests: bool,
+    /// Serve the HKP keystore and name it as `keystoreAPI` in the discovery document; off,
+    /// the remote has no keystore, as some private deployments.
+    pub keystore: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -59,6 +62,7 @@ impl Default for EmulatorConfig {
             user: "emulated-user".to_owned(),
             faults: Vec::new(),
             record_requests: false,
+            keystore: true,
         }
     }
 }
@@ -103,6 +107,13 @@ impl EmulatorConfig {
     #[must_use]
     pub fn with_recording(mut self, record: bool) -> Self {
         self.record_requests = record;
+        self
+    }
+
+    /// Leaves the keystore out: no `keystoreAPI` in discovery, no `/pks/` routes.
+    #[must_use]
+    pub fn without_keystore(mut self) -> Self {
+        self.keystore = false;
         self
     }
 

@@ -1,7 +1,7 @@
 //! Service discovery, version, token status and identity (PROTOCOL.md §1).
 //!
 //! Every service of the discovery document points at this emulator's own base URL, so one
-//! listener plays frontend, builder, library and token service.
+//! listener plays frontend, builder, library, keystore and token service.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,15 +13,19 @@ use crate::auth::authenticate;
 use crate::envelope::{self, ApiError};
 use crate::state::AppState;
 
-/// `GET /assets/config/config.prod.json`: bare JSON, no envelope.
+/// `GET /assets/config/config.prod.json`: bare JSON, no envelope. `keystoreAPI` only when
+/// the keystore is served.
 pub async fn config(State(state): State<AppState>) -> Response {
     let base = &state.base_url;
-    Json(json!({
+    let mut document = json!({
         "libraryAPI": {"uri": base},
         "builderAPI": {"uri": base, "managerUri": base},
         "tokenAPI": {"uri": base},
-    }))
-    .into_response()
+    });
+    if state.settings.keystore {
+        document["keystoreAPI"] = json!({"uri": base});
+    }
+    Json(document).into_response()
 }
 
 /// `GET /version`: `{"data": {"version", "apiVersion"}}`; `apiVersion` is left out in

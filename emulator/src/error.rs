@@ -25,8 +25,8 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The data directory holds a library document that cannot be read.
-    #[error("failed to read the library state in `{path}`")]
+    /// The data directory holds a library or keystore document that cannot be read.
+    #[error("failed to read the saved state in `{path}`")]
     CorruptState {
         /// The file that failed to parse.
         path: PathBuf,

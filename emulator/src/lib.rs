@@ -5,7 +5,8 @@
 //! One listener plays every service: discovery (`/assets/config/config.prod.json`),
 //! `/version`, token status, the build service (submit, status, websocket log, cancel,
 //! build contexts) and the library (entities, collections, containers, images, v1/v2 tags,
-//! v1/v2/multipart uploads, downloads with ranges, search, delete).
+//! v1/v2/multipart uploads, downloads with ranges, search, delete) and the OpenPGP keystore
+//! (HKP `/pks/add` and `/pks/lookup`).
 //!
 //! Builds are emulated and say so: the first log line is
 //! `INFO:    Emulated build by scs-emulator: no container was actually built`. They check the
@@ -45,6 +46,7 @@ mod envelope;
 mod error;
 mod faults;
 mod ids;
+mod keystore;
 mod library;
 mod persist;
 mod presigned;
@@ -60,6 +62,7 @@ pub use config::{DEFAULT_LIBRARY_API_VERSION, DEFAULT_MAX_BUILD_DURATION, Emulat
 pub use counters::Counters;
 pub use error::Error;
 pub use faults::{ActiveFault, FaultAction, FaultRule};
+pub use keystore::StoredKey;
 pub use record::RecordedRequest;
 pub use server::{Emulator, Faults, RunningEmulator};
 pub use timefmt::parse_duration;

@@ -51,6 +51,9 @@ struct Cli {
     /// Record the shape of every request (never a value), served at /_emulator/requests.
     #[arg(long)]
     record_requests: bool,
+    /// Serve no OpenPGP keystore (HKP `/pks/`), and name none in the discovery document.
+    #[arg(long)]
+    no_keystore: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -98,6 +101,7 @@ async fn run(cli: Cli) -> ExitCode {
         user: cli.user,
         faults: cli.faults,
         record_requests: cli.record_requests,
+        keystore: !cli.no_keystore,
     };
     if config.tokens.is_empty() {
         tracing::warn!("no --token given: every request is accepted without authentication");

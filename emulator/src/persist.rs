@@ -1,5 +1,6 @@
-//! `--data-dir`: the library's records in `library.json` and each image's bytes in
-//! `images/<hash>.sif`, so a restarted emulator keeps its library.
+//! `--data-dir`: the library's records in `library.json`, each image's bytes in
+//! `images/<hash>.sif` and the keystore's keys in `keys.json`, so a restarted emulator keeps
+//! its library and keys.
 //!
 //! Builds, build contexts and pending uploads are not persisted: a restart ends them, as a
 //! real service restart would end in-flight work.
@@ -11,9 +12,11 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use crate::error::Error;
+use crate::keystore::Keystore;
 use crate::library::{Library, LibraryData};
 
 const LIBRARY_FILE: &str = "library.json";
+const KEYS_FILE: &str = "keys.json";
 const IMAGES_DIR: &str = "images";
 
 /// Writes the library to a data directory.
@@ -102,6 +105,37 @@ impl Persistence {
             }
         }
         Ok(())
+    }
+}
+
+impl Persistence {
+    /// Loads the keystore kept in the data directory (empty when there is none yet).
+    pub async fn load_keys(&self) -> Result<Keystore, Error> {
+        let file = self.dir.join(KEYS_FILE);
+        match tokio::fs::read(&file).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::CorruptState {
+                path: file.clone(),
+                source,
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Keystore::default()),
+            Err(error) => Err(io_error(&file)(error)),
+        }
+    }
+
+    /// Writes the keystore.
+    pub async fn save_keys(&self, keystore: &Mutex<Keystore>) -> Result<(), Error> {
+        let _guard = self.lock.lock().await;
+        let file = self.dir.join(KEYS_FILE);
+        let json = {
+            let keystore = keystore
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            serde_json::to_vec_pretty(&*keystore).map_err(|source| Error::CorruptState {
+                path: file.clone(),
+                source,
+            })?
+        };
+        write_atomically(&file, &json).await
     }
 }
 

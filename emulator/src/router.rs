@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::envelope::ApiError;
 use crate::state::AppState;
-use crate::{admin, auth, build, discovery, faults, library, presigned, record};
+use crate::{admin, auth, build, discovery, faults, keystore, library, presigned, record};
 
 /// Builds the router for an emulator.
 pub fn router(state: AppState) -> Router {
@@ -80,6 +80,11 @@ pub fn router(state: AppState) -> Router {
             get(library::get_tags_v2).post(library::set_tag_v2),
         );
     }
+    if state.settings.keystore {
+        protected = protected
+            .route("/pks/add", post(keystore::add))
+            .route("/pks/lookup", get(keystore::lookup));
+    }
     let protected = protected.route_layer(from_fn_with_state(state.clone(), auth::require_token));
 
     let admin = Router::new()
@@ -94,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_emulator/faults/{id}", delete(admin::remove_fault))
         .route("/_emulator/builds", get(admin::builds))
         .route("/_emulator/builds/{id}/log", get(admin::build_log))
+        .route("/_emulator/keys", get(admin::keys))
         .route(
             "/_emulator/requests",
             get(admin::recorded_requests).delete(admin::clear_recorded_requests),

@@ -28,6 +28,7 @@ use crate::counters::{CounterStore, Counters};
 use crate::error::Error;
 use crate::faults::{ActiveFault, FaultRegistry, FaultRule};
 use crate::ids::IdGenerator;
+use crate::keystore::{Keystore, StoredKey};
 use crate::library::Library;
 use crate::persist::Persistence;
 use crate::record::{RecordedRequest, Recorder};
@@ -65,12 +66,13 @@ impl Emulator {
             source,
         })?;
         let url = format!("http://{}", reachable(addr));
-        let (persistence, library) = match &config.data_dir {
+        let (persistence, library, keystore) = match &config.data_dir {
             Some(dir) => {
                 let (persistence, library) = Persistence::open(dir).await?;
-                (Some(persistence), library)
+                let keystore = persistence.load_keys().await?;
+                (Some(persistence), library, keystore)
             }
-            None => (None, Library::default()),
+            None => (None, Library::default(), Keystore::default()),
         };
         let faults = FaultRegistry::default();
         for rule in config.faults {
@@ -87,6 +89,7 @@ impl Emulator {
                 api_version: config.library_api_version,
                 features: Features::from_version(api_version.as_ref()),
                 record_requests: config.record_requests,
+                keystore: config.keystore,
             },
             base_url: url.clone(),
             ids: IdGenerator::new(),
@@ -94,6 +97,7 @@ impl Emulator {
             recorder: Recorder::default(),
             faults,
             library: Mutex::new(library),
+            keystore: Mutex::new(keystore),
             persistence,
             builds: BuildRegistry::default(),
             contexts: ContextStore::default(),
@@ -238,6 +242,11 @@ impl RunningEmulator {
             .builds
             .get(build_id)
             .map(|build| build.log_text())
+    }
+
+    /// Returns the keys the keystore holds, by fingerprint.
+    pub fn keys(&self) -> Vec<StoredKey> {
+        self.state.keystore().all()
     }
 
     /// Stops accepting, ends builds and log streams, and waits for connections to finish.

@@ -13,6 +13,7 @@ use crate::counters::CounterStore;
 use crate::envelope::ApiError;
 use crate::faults::FaultRegistry;
 use crate::ids::IdGenerator;
+use crate::keystore::Keystore;
 use crate::library::Library;
 use crate::persist::Persistence;
 use crate::record::Recorder;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub features: Features,
     /// Whether the wire recorder is on.
     pub record_requests: bool,
+    /// Whether the keystore is served.
+    pub keystore: bool,
 }
 
 /// Everything the handlers share.
@@ -58,6 +61,8 @@ pub struct Shared {
     pub faults: FaultRegistry,
     /// The library.
     pub library: Mutex<Library>,
+    /// The OpenPGP keystore.
+    pub keystore: Mutex<Keystore>,
     /// Where the library persists, if anywhere.
     pub persistence: Option<Persistence>,
     /// Builds.
@@ -92,6 +97,26 @@ impl Shared {
             tracing::error!(error = %error, "failed to persist the library");
             ApiError::internal(format!("failed to persist the library: {error}"))
         })
+    }
+
+    /// Locks the keystore.
+    pub fn keystore(&self) -> MutexGuard<'_, Keystore> {
+        // Additions replace whole entries, so a poisoned lock holds no half-made key.
+        self.keystore.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Persists the keystore if a data directory is configured.
+    pub async fn persist_keys(&self) -> Result<(), ApiError> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(());
+        };
+        persistence
+            .save_keys(&self.keystore)
+            .await
+            .map_err(|error| {
+                tracing::error!(error = %error, "failed to persist the keystore");
+                ApiError::internal(format!("failed to persist the keystore: {error}"))
+            })
     }
 
     /// Returns an absolute URL on this emulator for `path` (which starts with `/`).

@@ -12,7 +12,7 @@ async fn discovery_document_points_every_service_at_the_emulator() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert!(body.get("data").is_none(), "discovery is not enveloped");
-    for service in ["libraryAPI", "builderAPI", "tokenAPI"] {
+    for service in ["libraryAPI", "builderAPI", "tokenAPI", "keystoreAPI"] {
         assert_eq!(body[service]["uri"], json!(emulator.url()), "{service}");
     }
     assert!(emulator.url().starts_with("http://127.0.0.1:"));

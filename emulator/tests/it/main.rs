@@ -24,6 +24,10 @@ mod siftool;
 mod scs_build;
 // Sylabs' own scs-library-client (conformance/cmd/libclient) against the emulator.
 mod scs_library;
+// The HKP keystore, and Sylabs' own key client (conformance/cmd/keyclient) against it.
+mod keystore;
+// Fresh OpenPGP keys for the keystore tests.
+mod test_keys;
 // The SIF reference implementation (sif/v2, conformance/cmd/sifcheck) reads emulated builds.
 mod sif_reference;
 
