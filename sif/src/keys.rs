@@ -60,8 +60,6 @@ pub enum KeyError {
 }
 
 /// A private key, unlocked and checked, ready to sign.
-// The integrity module (next commit) reads these fields.
-#[allow(dead_code)]
 pub struct SecretKey {
     key: SignedSecretKey,
     passphrase: Password,
@@ -85,11 +83,29 @@ fn now_secs() -> u64 {
 }
 
 fn parse_all(armored: &str) -> Result<Vec<PublicOrSecret>, KeyError> {
-    let (keys, _headers) = PublicOrSecret::from_armor_many_buf(armored.as_bytes())
-        .map_err(|err| KeyError::NotOpenPgp(err.to_string()))?;
-    let keys = keys
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| KeyError::NotOpenPgp(err.to_string()))?;
+    // A keyring export may be several armor blocks one after the other; the parser reads
+    // one block, so each is given to it separately.
+    let starts: Vec<usize> = armored
+        .match_indices("-----BEGIN PGP ")
+        .map(|(at, _)| at)
+        .collect();
+    let blocks: Vec<&str> = if starts.len() <= 1 {
+        vec![armored]
+    } else {
+        starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| &armored[start..starts.get(i + 1).copied().unwrap_or(armored.len())])
+            .collect()
+    };
+    let mut keys = Vec::new();
+    for block in blocks {
+        let (parsed, _headers) = PublicOrSecret::from_armor_many_buf(block.as_bytes())
+            .map_err(|err| KeyError::NotOpenPgp(err.to_string()))?;
+        for key in parsed {
+            keys.push(key.map_err(|err| KeyError::NotOpenPgp(err.to_string()))?);
+        }
+    }
     if keys.is_empty() {
         return Err(KeyError::NoKey);
     }
@@ -152,7 +168,6 @@ fn check_usable(
     Ok(())
 }
 
-#[allow(dead_code)]
 impl SecretKey {
     /// Reads one ASCII-armored private key and unlocks it with `passphrase` (ignored when the
     /// key is not encrypted), refusing keys that cannot sign now.
@@ -233,7 +248,6 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-#[allow(dead_code)]
 impl PublicKey {
     /// Reads the first key of an ASCII-armored block (a private key gives its public half).
     pub fn from_armored(armored: &str) -> Result<Self, KeyError> {

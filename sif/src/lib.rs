@@ -6,7 +6,11 @@
 //! - [`keys`]: armored OpenPGP keys, checked when loaded.
 //! - [`integrity`]: signing an object group and verifying it, in the format of sif/v2's
 //!   `pkg/integrity` (clear-signed JSON metadata of header, descriptor and data digests).
+//! - [`write`]: a whole SIF from its objects, laid out as sif/v2 creates one.
 //!
 //! Pure and synchronous: no network, no async runtime.
 
+pub mod format;
+pub mod integrity;
 pub mod keys;
+pub mod write;
