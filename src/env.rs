@@ -94,9 +94,23 @@ pub const ACT: &str = "ACT";
 /// (<https://reproducible-builds.org/specs/source-date-epoch/>); default: now.
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 
+/// The user name for every mirror registry without its own (`SIFBAKE_REGISTRY_<HOST>_USERNAME`,
+/// see [`crate::oci::registry_env_prefix`]) or a Docker config entry.
+pub const SIFBAKE_REGISTRY_USERNAME: &str = "SIFBAKE_REGISTRY_USERNAME";
+/// The password or token that goes with [`SIFBAKE_REGISTRY_USERNAME`].
+pub const SIFBAKE_REGISTRY_PASSWORD: &str = "SIFBAKE_REGISTRY_PASSWORD";
+/// The directory holding Docker's `config.json` (default `~/.docker`), where `docker login`
+/// and `oras login` keep registry credentials.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+
 /// Variables that hold secrets: never kept in the settings snapshot, never printed. The
 /// token is read once, where it is wrapped in a type that cannot print it.
-pub const SECRETS: &[&str] = &[SYLABS_AUTH_TOKEN, SYLABS_TOKEN, SIFBAKE_GITHUB_TOKEN];
+pub const SECRETS: &[&str] = &[
+    SYLABS_AUTH_TOKEN,
+    SYLABS_TOKEN,
+    SIFBAKE_GITHUB_TOKEN,
+    SIFBAKE_REGISTRY_PASSWORD,
+];
 
 /// Every variable above, for tests that must run with none of them set.
 pub const ALL: &[&str] = &[
@@ -144,4 +158,7 @@ pub const ALL: &[&str] = &[
     SOURCE_DATE_EPOCH,
     NO_COLOR,
     ACT,
+    SIFBAKE_REGISTRY_USERNAME,
+    SIFBAKE_REGISTRY_PASSWORD,
+    DOCKER_CONFIG,
 ];
