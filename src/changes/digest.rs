@@ -8,6 +8,12 @@
 //! on, for the same architecture (a Merkle tree). No modification times, no absolute paths,
 //! files in sorted order.
 //!
+//! Two keys enter only when set, so that manifests without them keep the digests they had:
+//! the user's `labels` (they are part of the image), and `signed: true` when the target is
+//! signed, so an unsigned image is never adopted as the signed one nor the other way round.
+//! Which key signs stays out: a plan must work without the secret that would identify it,
+//! and a rotated key should re-sign, which is the signer's concern, not a rebuild's.
+//!
 //! Line endings: a text file (no NUL byte in its first 8000 bytes, the test git uses) is
 //! hashed with every CRLF read as LF, so a checkout with `core.autocrlf` gives the digest of
 //! one without. Binary files are hashed byte for byte. The definition text is normalised
@@ -82,6 +88,10 @@ struct DigestDocument<'a> {
     inputs: Vec<&'a str>,
     files: BTreeMap<&'a str, &'a FileHash>,
     dependencies: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    signed: bool,
 }
 
 /// Computes every target's digests. Files are read once each, on all cores.
@@ -181,6 +191,8 @@ fn target_digests(
                 .filter_map(|file| hashes.get(file.as_str()).map(|hash| (file.as_str(), hash)))
                 .collect(),
             dependencies,
+            labels: &target.labels,
+            signed: target.sign.is_some(),
         };
         // Serialising plain strings, maps and bools cannot fail.
         let json = serde_json::to_vec(&document).unwrap_or_default();

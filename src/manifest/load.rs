@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
@@ -11,10 +12,12 @@ use super::model::{
     DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Publish, PublishPolicy, Target,
 };
 use super::schema::{DefaultsSpec, ManifestFile, OneOrMany, PublishSpec};
+use super::sign::{self, SignSpec};
 use super::suggest::did_you_mean;
 use super::tag_rule::{self, TagRule, TagRuleKind};
 use super::target::{self, TargetContext};
 use super::yaml;
+use super::{labels, mirrors};
 use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile, UNSUITABLE_HELP, has_errors};
 use crate::libref::{self, RefPart};
 
@@ -47,6 +50,10 @@ pub(super) struct Defaults {
     pub publish: PublishPolicy,
     /// `defaults.context`, resolved per target like a target's own `context`.
     pub context: Option<Spanned<String>>,
+    pub sign: Option<SignSpec>,
+    /// `defaults.mirrors` as written: templates, filled in per target.
+    pub mirrors: Vec<Spanned<String>>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Returns the request for the manifest of an enclosing directory, up to the repository
@@ -141,7 +148,12 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
         return Err(diagnostics);
     }
 
-    let defaults = check_defaults(file.defaults.unwrap_or_default(), &locate, &mut diagnostics);
+    let defaults = check_defaults(
+        file.defaults.unwrap_or_default(),
+        &source,
+        &locate,
+        &mut diagnostics,
+    );
     if file.targets.value.is_empty() {
         diagnostics.push(
             Diagnostic::error("manifest::no-targets", "`targets` is empty")
@@ -171,6 +183,7 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
         targets.extend(resolved);
     }
     check_names_and_refs(&targets, &mut diagnostics);
+    mirrors::check_shared(&targets, &mut diagnostics);
     check_depends_on(&targets, &failed, &mut diagnostics);
     targets.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -195,6 +208,7 @@ pub fn load(request: &LoadRequest) -> Result<Manifest, Vec<Diagnostic>> {
 
 fn check_defaults(
     spec: DefaultsSpec,
+    source: &Arc<SourceFile>,
     locate: &dyn Fn(&serde_saphyr::Location) -> Location,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Defaults {
@@ -225,6 +239,16 @@ fn check_defaults(
         .into_iter()
         .map(|(k, v)| (k, v.value))
         .collect();
+    let sign = spec
+        .sign
+        .as_ref()
+        .and_then(|entry| sign::check(entry, source, diagnostics))
+        .flatten();
+    let labels = spec
+        .labels
+        .as_ref()
+        .map(|spec| labels::check(spec, locate, diagnostics))
+        .unwrap_or_default();
     Defaults {
         library_invalid: spec.library.is_some() && library.is_none(),
         library,
@@ -234,6 +258,9 @@ fn check_defaults(
         args,
         publish,
         context: spec.context,
+        sign,
+        mirrors: spec.mirrors.unwrap_or_default(),
+        labels,
     }
 }
 

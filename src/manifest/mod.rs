@@ -2,9 +2,14 @@
 
 mod files;
 mod json_schema;
+#[cfg(test)]
+mod keys_tests;
+mod labels;
 mod load;
+mod mirrors;
 mod model;
 mod schema;
+mod sign;
 mod suggest;
 mod tag_expr;
 mod tag_rule;
@@ -18,6 +23,7 @@ pub use load::{LoadRequest, SUPPORTED_VERSION, default_tag_rules, load, parse_du
 pub use model::{
     DEFAULT_ARCH, DEFAULT_TIMEOUT, KNOWN_ARCHES, Manifest, Publish, PublishPolicy, Target,
 };
+pub use sign::SignSpec;
 pub use suggest::did_you_mean;
 pub use tag_expr::{Piece, format_date, parse as parse_expressions};
 pub use tag_rule::{

@@ -9,7 +9,9 @@ use std::time::Duration;
 use crate::deffile::Definition;
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
 use crate::libref::LibraryRef;
+use crate::oci::RepositoryRef;
 
+use super::sign::SignSpec;
 use super::tag_rule::TagRule;
 
 /// A loaded `sifbake.yaml`.
@@ -83,6 +85,16 @@ pub struct Target {
     pub files: Vec<String>,
     /// The `%files` sources alone (what the build context uploads). Sorted.
     pub context_files: Vec<String>,
+    /// How the images are signed (`defaults.sign`, or the target's own); `None`: unsigned.
+    pub sign: Option<SignSpec>,
+    /// OCI repositories the images are also pushed to, templates filled in; in manifest
+    /// order, no two alike.
+    pub mirrors: Vec<RepositoryRef>,
+    /// Where each of `mirrors` is written (the template's line).
+    pub mirrors_at: Vec<Location>,
+    /// The user's `%labels` (`defaults.labels` with the target's own over them), added to
+    /// each image next to the provenance labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Architectures the Sylabs build service and library name (Go `GOARCH` values).

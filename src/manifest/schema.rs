@@ -14,6 +14,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use super::labels::LabelsSpec;
+use super::sign::SignEntry;
+
 /// A sifbake manifest: the Singularity images a repository builds, and how they are tagged.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,11 +63,23 @@ pub struct DefaultsSpec {
     /// written from the repository root). Default: each definition file's directory.
     #[schemars(with = "Option<String>")]
     pub context: Option<Spanned<String>>,
+    /// Sign every image with an OpenPGP key named by environment variables:
+    /// `{key: SIFBAKE_SIGNING_KEY, passphrase: SIFBAKE_SIGNING_PASSPHRASE}`. Never the key
+    /// itself.
+    #[schemars(with = "Option<SignEntry>")]
+    pub sign: Option<Spanned<SignEntry>>,
+    /// OCI registries every image is also pushed to: `oras://registry[:port]/namespace/name`,
+    /// where `{{target}}` is the target's name.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub mirrors: Option<Vec<Spanned<String>>>,
+    /// `%labels` every image gets (name → value), beside the provenance labels.
+    #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
+    pub labels: Option<LabelsSpec>,
 }
 
 /// The keys of `defaults:`, for suggestions.
 pub const DEFAULTS_KEYS: &[&str] = &[
-    "library", "arch", "timeout", "tags", "args", "publish", "context",
+    "library", "arch", "timeout", "tags", "args", "publish", "context", "sign", "mirrors", "labels",
 ];
 
 /// `defaults.publish:` — what a build does with its images, per kind of git ref.
@@ -154,6 +169,16 @@ pub struct TargetSpec {
     /// Per-build timeout, over `defaults.timeout`.
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
+    /// Signing: replaces `defaults.sign` for this target; `false` signs nothing.
+    #[schemars(with = "Option<SignEntry>")]
+    pub sign: Option<Spanned<SignEntry>>,
+    /// Mirrors: replace `defaults.mirrors` for this target (`[]` for none). Glob targets may
+    /// also use `{{dir}}` and `{{name}}`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub mirrors: Option<Vec<Spanned<String>>>,
+    /// `%labels` over `defaults.labels`, label by label.
+    #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
+    pub labels: Option<LabelsSpec>,
 }
 
 /// The keys of a target, for suggestions.
@@ -169,6 +194,9 @@ pub const TARGET_KEYS: &[&str] = &[
     "depends_on",
     "tags",
     "timeout",
+    "sign",
+    "mirrors",
+    "labels",
 ];
 
 /// A string or a list of strings (`arch: amd64` or `arch: [amd64, arm64]`). Items of a list

@@ -10,10 +10,11 @@ use serde_saphyr::Spanned;
 
 use super::files::{self, PathProblem};
 use super::load::{Defaults, check_arch, check_timeout, display_path};
+use super::mirrors::{self, MirrorPlaceholders};
 use super::model::Target;
 use super::schema::TargetSpec;
-use super::tag_rule;
 use super::yaml;
+use super::{labels, sign, tag_rule};
 use crate::deffile;
 use crate::diagnostic::{Diagnostic, Location, ReadError, SourceFile, UNSUITABLE_HELP};
 use crate::libref::{self, LibraryRef};
@@ -118,6 +119,7 @@ pub(super) fn resolve(
                     def_at: context.locate(&def.referenced),
                     reference,
                     inputs,
+                    glob: None,
                 },
                 diagnostics,
             )
@@ -236,6 +238,7 @@ fn expand_glob(
             def_at: glob_at.clone(),
             reference,
             inputs,
+            glob: Some((placeholders.dir.clone(), placeholders.name.clone())),
         };
         targets.extend(build(context, spec, resolved, diagnostics));
     }
@@ -251,6 +254,8 @@ struct Resolved {
     def_at: Location,
     reference: Option<(String, Location)>,
     inputs: Vec<(String, Location)>,
+    /// A glob target's `{{dir}}` and `{{name}}`.
+    glob: Option<(String, String)>,
 }
 
 /// Target names appear in `--targets`, `depends_on`, JSON and CI job names.
@@ -476,6 +481,26 @@ fn build(
         .flatten()
         .map(|d| (d.value.clone(), locate(&d.referenced)))
         .collect();
+    let sign = match &spec.sign {
+        Some(entry) => sign::check(entry, context.source, diagnostics)?,
+        None => defaults.sign.clone(),
+    };
+    let mirrors = mirrors::resolve(
+        spec.mirrors.as_deref().unwrap_or(&defaults.mirrors),
+        &MirrorPlaceholders {
+            target: &resolved.name,
+            glob: resolved
+                .glob
+                .as_ref()
+                .map(|(d, n)| (d.as_str(), n.as_str())),
+        },
+        &locate,
+        diagnostics,
+    );
+    let own_labels = spec
+        .labels
+        .as_ref()
+        .map(|spec| labels::check(spec, &locate, diagnostics));
     ok.then_some(Target {
         name: resolved.name,
         declared_at: resolved.declared_at,
@@ -495,6 +520,10 @@ fn build(
         inputs: resolved.inputs,
         files,
         context_files,
+        sign,
+        mirrors: mirrors.refs,
+        mirrors_at: mirrors.at,
+        labels: labels::merge(&defaults.labels, own_labels),
     })
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_saphyr::Error as YamlError;
 
 use super::schema::{DEFAULTS_KEYS, MANIFEST_KEYS, PUBLISH_KEYS, TAG_RULE_KEYS, TARGET_KEYS};
+use super::sign::SIGN_KEYS;
 use super::suggest::did_you_mean;
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
 
@@ -218,6 +219,7 @@ fn unknown_key_help(field: &str, expected: &[&str]) -> String {
         TARGET_KEYS,
         TAG_RULE_KEYS,
         PUBLISH_KEYS,
+        SIGN_KEYS,
     ]
     .into_iter()
     .find(|keys| expected.iter().all(|e| keys.contains(e)))

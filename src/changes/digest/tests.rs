@@ -253,3 +253,60 @@ fn file_hashes_are_lowercase_hex_sha256() {
     );
     assert!(!hash.executable);
 }
+
+/// Digests are tags in users' libraries: a manifest that sets none of the later keys
+/// (`labels`, `sign`, `mirrors`) must keep the digest it had before they existed.
+#[test]
+fn a_manifest_without_the_later_keys_keeps_its_digest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    repository(dir.path());
+    let (manifest, digests) = digests(dir.path());
+    assert_eq!(
+        digest_of(&manifest, &digests, "app", "amd64"),
+        "19f0d408182e90b4daa5df165f00badd34eb54207ae5f91d0f14e71ff2cf547c"
+    );
+}
+
+/// Rewrites the fixture's manifest with `extra` under the `app` target.
+fn app_with(root: &Path, extra: &str) {
+    let manifest = format!(
+        "version: 1\ndefaults:\n  library: library://acme/tools\n  arch: [amd64, arm64]\ntargets:\n  base:\n    def: base.def\n  app:\n    def: app/app.def\n    inputs: [\"requirements/*.txt\"]\n    args: {{ VERSION: \"1.0\" }}\n{extra}  tool:\n    def: tool.def\n"
+    );
+    write(root, "sifbake.yaml", manifest.as_bytes());
+}
+
+#[test]
+fn labels_and_signing_move_the_digest_and_mirrors_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    repository(dir.path());
+    let digest = |extra: &str| {
+        app_with(dir.path(), extra);
+        let (manifest, digests) = digests(dir.path());
+        (
+            digest_of(&manifest, &digests, "app", "amd64"),
+            digest_of(&manifest, &digests, "tool", "amd64"),
+        )
+    };
+    let (plain, tool) = digest("");
+    assert_eq!(
+        plain, "19f0d408182e90b4daa5df165f00badd34eb54207ae5f91d0f14e71ff2cf547c",
+        "the rewritten fixture is the same manifest"
+    );
+    let (labelled, tool_after) = digest("    labels: {team: hpc}\n");
+    assert_ne!(labelled, plain);
+    assert_eq!(tool_after, tool, "only the labelled target moves");
+    assert_ne!(digest("    labels: {team: bio}\n").0, labelled);
+    let (signed, _) = digest("    sign: {key: SIGNING_KEY}\n");
+    assert_ne!(signed, plain);
+    assert_eq!(
+        digest("    sign: {key: OTHER_KEY, passphrase: PASS, keystore: true}\n").0,
+        signed,
+        "which key signs is not an input"
+    );
+    assert_eq!(digest("    sign: false\n").0, plain);
+    assert_eq!(
+        digest("    mirrors: [\"oras://ghcr.io/acme/{{target}}\"]\n").0,
+        plain
+    );
+    assert_eq!(digest("    labels: {}\n").0, plain);
+}
