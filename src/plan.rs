@@ -115,6 +115,9 @@ pub struct PlannedTarget {
     pub action: Action,
     pub reason: Reason,
     pub images: Vec<PlannedImage>,
+    /// The OCI repositories its images are also pushed to (`oras://…`); left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<String>,
 }
 
 /// What the plan compared against.
@@ -296,6 +299,7 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
                 action,
                 reason,
                 images,
+                mirrors: target.mirrors.iter().map(ToString::to_string).collect(),
             });
         }
     }

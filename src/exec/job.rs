@@ -109,9 +109,24 @@ pub struct Job {
     /// commit then converge on one image. False with `--all`, which rebuilds on purpose, and
     /// for ephemeral builds.
     pub adopt: bool,
+    /// The target's own `%labels` (the manifest's `labels:`), part of its input digest.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Job {
+    /// The `%labels` the submitted definition gets: the target's own, then the run's
+    /// provenance labels the user did not set (a label the user names is theirs).
+    pub fn labels_with(&self, provenance: &[(String, String)]) -> Vec<(String, String)> {
+        let mut labels = self.labels.clone();
+        labels.extend(
+            provenance
+                .iter()
+                .filter(|(name, _)| !self.labels.iter().any(|(own, _)| own == name))
+                .cloned(),
+        );
+        labels
+    }
+
     /// Returns whether the job builds or retags.
     pub fn kind(&self) -> JobKind {
         match self.action {
@@ -240,6 +255,11 @@ pub fn jobs(request: &JobsRequest<'_>) -> Result<Vec<Job>, JobsError> {
             dependencies,
             bases,
             adopt: request.publish && adoptable,
+            labels: target
+                .labels
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
         });
     }
     Ok(jobs)

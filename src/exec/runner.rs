@@ -198,7 +198,8 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             .unwrap_or(PinSource::AsWritten)
     })
     .map_err(|error| FailReason::Pin { error })?;
-    let definition = crate::deffile::with_labels(&definition, &shared.options.labels);
+    let definition =
+        crate::deffile::with_labels(&definition, &job.labels_with(&shared.options.labels));
     // Another run of the same inputs (a re-run, a push and a tag on one commit) may have
     // finished since this run looked: its image stands in, and nothing is built twice.
     if let Some(image) = tagging::adoptable(shared, job, None).await {

@@ -158,6 +158,14 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
         let cells = [&row[0], &row[1], &row[2], &row[3], &row[4]].map(String::as_str);
         writeln!(out, "{}", line(cells, Some(target.action)))?;
     }
+    for target in plan.targets.iter().filter(|t| !t.mirrors.is_empty()) {
+        writeln!(
+            out,
+            "mirrors of {}: {}",
+            target.name,
+            target.mirrors.join(", ")
+        )?;
+    }
     for note in &plan.notes {
         writeln!(out, "note: {note}")?;
     }

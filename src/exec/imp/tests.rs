@@ -85,6 +85,7 @@ fn jobs(spec: &[(&str, &[&str])]) -> Vec<Job> {
                 // The adoption look-ups would add calls to every order these tests check;
                 // the tests of adoption turn it on.
                 adopt: false,
+                labels: Vec::new(),
             }
         })
         .collect()
