@@ -495,12 +495,12 @@ fn render(
     }
     text.push_str(
         "  # Tags, without `tags:`: the branch, `pr-<n>` on pull requests, the git tag, and\n\
-         \x20 # `latest` on the default branch. Uncomment to choose your own:\n\
+         \x20 # `latest` on the highest release tag (on the default branch until there is one).\n\
+         \x20 # Uncomment to choose your own:\n\
          \x20 # tags:\n\
          \x20 #   - branch\n\
          \x20 #   - semver: \"{{major}}.{{minor}}\"\n\
-         \x20 #   - raw: latest\n\
-         \x20 #     if: default_branch\n\
+         \x20 #   - latest\n\
          \ntargets:\n",
     );
     for (i, entry) in entries.iter().enumerate() {

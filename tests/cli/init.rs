@@ -120,3 +120,31 @@ fn a_tree_without_definition_files_is_an_error_and_writes_nothing() {
     assert!(run.stderr().contains("no definition files"));
     assert!(!dir.path().join("sifbake.yaml").exists());
 }
+
+/// The commented tag rules are the defaults written out: `latest` is the rule that follows
+/// releases, not `raw: latest` on the default branch; uncommented, they validate.
+#[test]
+fn the_commented_tag_rules_uncommented_validate_and_use_the_latest_rule() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&repo_root().join("examples"), dir.path());
+    fs::remove_file(dir.path().join("sifbake.yaml")).expect("remove the manifest");
+    let manifest = init_then_validate(dir.path(), &[]);
+    assert!(manifest.contains("  #   - latest\n"), "{manifest}");
+    assert!(!manifest.contains("raw: latest"), "{manifest}");
+    let uncommented: String = manifest
+        .lines()
+        .map(|line| match line.strip_prefix("  # ") {
+            Some(rest) if rest.starts_with("tags:") || rest.starts_with("  - ") => {
+                format!("  {rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    assert!(
+        uncommented.contains("\n  tags:\n    - branch\n"),
+        "{uncommented}"
+    );
+    fs::write(dir.path().join("sifbake.yaml"), &uncommented).expect("write");
+    let validate = Sifbake::new(dir.path()).arg("validate").run();
+    assert_eq!(validate.code(), 0, "{uncommented}\n{}", validate.stderr());
+}
