@@ -23,6 +23,7 @@ use super::endpoints::{
 use super::http::{REQUEST_TIMEOUT, Transport, http_clients};
 use super::library_client::LibraryClient;
 use super::retry::RetryPolicy;
+use super::transfer::TransferSetup;
 
 /// What `connect` needs: the command line's service flags and the token.
 #[derive(Clone, Debug)]
@@ -187,6 +188,8 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
     };
     let library_api_version = library_api_version(&transport, &endpoints.library).await?;
     let tags = TagApi::for_api_version(library_api_version.as_deref());
+    let transfer = TransferSetup::new(&options.user_agent, direct, library_api_version.as_deref())
+        .map_err(|source| ConnectError::Client { source })?;
     let library_url = endpoints.library.as_str().trim_end_matches('/').to_owned();
     Ok(Connection {
         build: BuildClient::new(
@@ -194,7 +197,8 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
             endpoints.builder.clone(),
             library_url,
         ),
-        library: LibraryClient::new(transport, endpoints.library.clone(), tags),
+        library: LibraryClient::new(transport, endpoints.library.clone(), tags)
+            .with_transfer(transfer),
         endpoints,
         has_builder,
         library_api_version,

@@ -5,6 +5,7 @@
 //! Every call here is idempotent (a lookup; setting a tag to the same image twice leaves one
 //! tag), so all are retried on transient faults.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode, Url};
@@ -13,15 +14,18 @@ use super::endpoints::TagApi;
 use super::http::{AuthScheme, Call, CallBody, Transport, endpoint};
 use super::retry::transient;
 use super::service::{Image, Library, ServiceError, ServiceErrorKind};
+use super::transfer::{Downloaded, TransferError, TransferOptions, TransferSetup};
 use super::wire::{ImageWire, TagV1, TagV2};
 use crate::libref::LibraryRef;
 
 /// A client of one library.
 #[derive(Clone, Debug)]
 pub struct LibraryClient {
-    transport: Arc<Transport>,
-    base: Url,
+    pub(super) transport: Arc<Transport>,
+    pub(super) base: Url,
     tags: TagApi,
+    /// How image files move (`download.rs`, `upload.rs`); `None` until `connect` sets it.
+    pub(super) transfer: Option<TransferSetup>,
 }
 
 impl LibraryClient {
@@ -31,6 +35,22 @@ impl LibraryClient {
             transport,
             base,
             tags,
+            transfer: None,
+        }
+    }
+
+    /// Returns this client with image file transfers set up.
+    #[must_use]
+    pub(crate) fn with_transfer(mut self, setup: TransferSetup) -> LibraryClient {
+        self.transfer = Some(setup);
+        self
+    }
+
+    /// Changes how downloads and uploads are cut up (for benchmarks and tests); no effect on
+    /// a client without transfers.
+    pub fn set_transfer_options(&mut self, options: TransferOptions) {
+        if let Some(setup) = &mut self.transfer {
+            setup.options = options;
         }
     }
 
@@ -167,5 +187,24 @@ impl Library for LibraryClient {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn download_image(
+        &self,
+        container: &LibraryRef,
+        tag: &str,
+        arch: &str,
+        destination: &Path,
+    ) -> Result<Downloaded, TransferError> {
+        self.download_file(container, tag, arch, destination).await
+    }
+
+    async fn upload_image(
+        &self,
+        container: &LibraryRef,
+        arch: &str,
+        file: &Path,
+    ) -> Result<Image, TransferError> {
+        self.upload_file(container, arch, file).await
     }
 }

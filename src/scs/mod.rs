@@ -4,13 +4,17 @@
 
 mod auth;
 mod build_client;
+mod checksums;
 mod connect;
 mod context;
+mod download;
 mod endpoints;
 mod http;
 mod library_client;
 mod retry;
 mod service;
+mod transfer;
+mod upload;
 mod wire;
 mod ws;
 
@@ -18,6 +22,8 @@ mod ws;
 mod capture_tests;
 #[cfg(test)]
 mod emulator_tests;
+#[cfg(test)]
+mod transfer_tests;
 
 pub use auth::{
     AuthError, ResolvedToken, SYLABS_AUTH_TOKEN, SYLABS_TOKEN, Token, TokenSource, TokenSources,
@@ -27,10 +33,11 @@ pub use build_client::BuildClient;
 pub use connect::{ConnectOptions, Connection, connect, user_agent};
 pub use context::pack_context;
 pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi, same_service};
-pub use http::{REQUEST_TIMEOUT, install_crypto_provider};
+pub use http::{REQUEST_TIMEOUT, human_size, install_crypto_provider};
 pub use library_client::LibraryClient;
 pub use retry::{Pause, PauseLog, RetryObserver, RetryPolicy};
 pub use service::{
     BuildInfo, BuildRequest, BuildService, ContextArchive, Image, Library, ServiceError,
     ServiceErrorKind,
 };
+pub use transfer::{Downloaded, STALL_TIMEOUT, TransferError, TransferOptions, UploadApi};

@@ -5,11 +5,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::transfer::{Downloaded, TransferError};
 use crate::libref::LibraryRef;
 
 /// What to build remotely.
@@ -219,4 +220,35 @@ pub trait Library: Send + Sync {
         arch: &str,
         tags: &[String],
     ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// Downloads the image of `container` with this tag (or `sha256.` hash) for `arch` to
+    /// `destination`, a file path: written beside it under a temporary name, checked against
+    /// the library's SHA-256, then renamed. On any failure nothing is left under either name.
+    /// Implementations that cannot transfer files (test doubles) answer
+    /// [`TransferError::Unsupported`].
+    fn download_image(
+        &self,
+        container: &LibraryRef,
+        tag: &str,
+        arch: &str,
+        destination: &Path,
+    ) -> impl Future<Output = Result<Downloaded, TransferError>> + Send {
+        let _ = (container, tag, arch, destination);
+        std::future::ready(Err(TransferError::Unsupported))
+    }
+
+    /// Uploads the SIF `file` to `container` (`entity/collection/container`, created when
+    /// missing; its tags are ignored) as an image for `arch`, unless the library has that
+    /// file already; returns the library's image, uploaded, ready for
+    /// [`Library::set_tags`]. Implementations that cannot transfer files answer
+    /// [`TransferError::Unsupported`].
+    fn upload_image(
+        &self,
+        container: &LibraryRef,
+        arch: &str,
+        file: &Path,
+    ) -> impl Future<Output = Result<Image, TransferError>> + Send {
+        let _ = (container, arch, file);
+        std::future::ready(Err(TransferError::Unsupported))
+    }
 }
