@@ -79,6 +79,13 @@ pub struct ImageRecord {
     pub uploaded: bool,
     /// Architecture, from the SIF header or the v2 tag that named it.
     pub arch: Option<String>,
+    /// Whether the uploaded SIF holds a signature object (the library scans each upload).
+    /// Defaulted so records persisted before signing existed still load.
+    #[serde(default)]
+    pub signed: bool,
+    /// The signers' fingerprints the signature objects name, upper-case hex.
+    #[serde(default)]
+    pub fingerprints: Vec<String>,
 }
 
 /// Names of an object's ancestors, for the computed view fields.
@@ -187,10 +194,10 @@ pub fn image_view(
         "entityName": lineage.entity_name,
         "size": image.size,
         "uploaded": image.uploaded,
-        "signed": false,
+        "signed": image.signed,
         "encrypted": false,
         "arch": image.arch,
-        "fingerprints": [],
+        "fingerprints": image.fingerprints,
         "tags": tags,
         "customData": "",
         "deleted": false,

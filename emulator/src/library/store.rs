@@ -324,6 +324,8 @@ impl Library {
             size: 0,
             uploaded: false,
             arch: None,
+            signed: false,
+            fingerprints: Vec::new(),
         };
         self.data.images.insert(record.id.clone(), record.clone());
         Ok(record)
@@ -331,7 +333,8 @@ impl Library {
 
     /// Stores the uploaded bytes of an image after checking them against its hash.
     ///
-    /// The image's architecture is read from the SIF header when it has one.
+    /// The image's architecture is read from the SIF header when it has one, and whether it
+    /// is signed (and by whom) from its signature objects.
     pub fn complete_upload(&mut self, image_id: &str, bytes: Bytes) -> Result<(), ApiError> {
         let image = self
             .data
@@ -347,9 +350,12 @@ impl Library {
         }
         image.size = bytes.len() as u64;
         image.uploaded = true;
-        if let Some(arch) = sif::read(&bytes).and_then(|info| info.arch) {
+        let info = sif::read(&bytes);
+        if let Some(arch) = info.as_ref().and_then(|info| info.arch) {
             image.arch = Some(arch.to_owned());
         }
+        image.signed = info.as_ref().is_some_and(|info| info.signed);
+        image.fingerprints = info.map(|info| info.signers).unwrap_or_default();
         self.blobs.insert(actual, bytes);
         Ok(())
     }

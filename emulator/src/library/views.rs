@@ -79,7 +79,7 @@ impl Library {
     /// With `arches` or `signed`, only images are searched, filtered by both: the client
     /// documents the scope ("if 'arch' and/or 'signed' are specified, the search is limited
     /// in scope only to the Image collection", scs-library-client `client/search.go`), and
-    /// its `api/server/openapi.yml` the filters. Emulated images are never signed.
+    /// its `api/server/openapi.yml` the filters. `signed` is what the upload's SIF holds.
     pub fn search(&self, value: &str, arches: &[String], signed: Option<bool>) -> Value {
         let needle = value.to_ascii_lowercase();
         let matches = |name: &str| name.to_ascii_lowercase().contains(&needle);
@@ -109,7 +109,7 @@ impl Library {
             .flat_map(|c| self.images_of(&c.id))
             .filter(|i| i.uploaded)
             .filter(|i| arches.is_empty() || i.arch.as_ref().is_some_and(|a| arches.contains(a)))
-            .filter(|_| signed != Some(true))
+            .filter(|i| signed.is_none_or(|signed| i.signed == signed))
             .map(|i| self.image_json(i))
             .collect();
         let containers: Vec<Value> = containers

@@ -375,3 +375,63 @@ async fn search_delete_and_oci_redirect() {
     assert_eq!(tags, json!({}));
     emulator.shutdown().await;
 }
+
+/// The library reports an image whose SIF holds a signature object as signed, with the
+/// signer's fingerprint, as the Sylabs library does after scanning an upload.
+#[tokio::test]
+async fn a_signed_upload_is_reported_signed_with_its_fingerprint() {
+    let emulator = start().await;
+    let client = Client::new(&emulator);
+    let container_id = create_container(&client, "acme", "tools", "signedimg").await;
+    let key = crate::test_keys::generate("Signer <signer@example.com>", None);
+    let secret = sifbake_sif::keys::SecretKey::from_armored(&key.secret, "").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.sif");
+    std::fs::write(&path, image_bytes("amd64", "signed")).unwrap();
+    sifbake_sif::integrity::sign_file(&path, &secret).unwrap();
+    let signed = std::fs::read(&path).unwrap();
+    let unsigned = image_bytes("amd64", "unsigned");
+
+    let mut expected = Vec::new();
+    for (bytes, is_signed) in [(&signed, true), (&unsigned, false)] {
+        let image = create_image(&client, &container_id, bytes).await;
+        assert_eq!(image["signed"], json!(false), "unknown before the upload");
+        let id = image["id"].as_str().unwrap().to_owned();
+        client
+            .request(Method::POST, &format!("/v1/imagefile/{id}"))
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        let fingerprints = if is_signed {
+            json!([key.fingerprint])
+        } else {
+            json!([])
+        };
+        expected.push((id, json!(is_signed), fingerprints));
+    }
+    let results = data(
+        client.get("/v1/search?value=signedimg").await,
+        StatusCode::OK,
+    )
+    .await;
+    for (id, is_signed, fingerprints) in expected {
+        let image = results["image"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|image| image["id"] == json!(id))
+            .unwrap();
+        assert_eq!(image["signed"], is_signed, "{image}");
+        assert_eq!(image["fingerprints"], fingerprints, "{image}");
+    }
+    let results = data(
+        client.get("/v1/search?value=signedimg&signed=true").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(results["image"].as_array().unwrap().len(), 1, "{results}");
+    assert_eq!(results["image"][0]["signed"], json!(true));
+    let info = sif::read(&signed).unwrap();
+    assert!(info.signed && !sif::read(&unsigned).unwrap().signed);
+}
