@@ -3,7 +3,13 @@
 //!
 //! Every job runs `sifbake build --targets T --arch A --no-deps`: it builds its one image
 //! on the images the jobs before it published, and fails clearly if they are missing.
+//!
+//! A child pipeline's jobs start on a fresh runner without sifbake: each installs it with
+//! the GitLab component's own script (compiled in from `templates/sifbake.yml`), so they
+//! get the same release binary checked against the same pinned sha256, or build the same
+//! source when none is pinned, and honour the same `SIFBAKE_INSTALL` setting.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::plan::{Matrix, matrix_of};
@@ -15,6 +21,48 @@ pub const GITLAB_STAGE_PREFIX: &str = "sifbake-level-";
 /// The hidden job every generated GitLab job extends: it runs `sifbake build`; its
 /// `variables` narrow the run to the job's image.
 pub const GITLAB_TEMPLATE_JOB: &str = ".sifbake-image";
+
+/// The GitLab component, whose job script the child pipeline's jobs run.
+const COMPONENT: &str = include_str!("../../templates/sifbake.yml");
+
+/// The component's variables that say which sifbake its script installs.
+const INSTALL_VARIABLES: &[&str] = &[
+    "SIFBAKE_VERSION",
+    "SIFBAKE_RELEASE_SHA256_X86_64",
+    "SIFBAKE_RELEASE_SHA256_AARCH64",
+];
+
+/// The image of the component's job (its `image` input's default): git, and curl for the
+/// release download.
+const DEFAULT_IMAGE: &str = "buildpack-deps:bookworm-scm";
+
+/// What the child pipeline's jobs take from the component's job.
+#[derive(serde::Deserialize)]
+struct ComponentJob {
+    variables: BTreeMap<String, String>,
+    script: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ComponentJobs {
+    #[serde(rename = "sifbake-build")]
+    build: ComponentJob,
+}
+
+/// Reads the component's job: its install variables and its script. The component is part
+/// of this binary, so a failure is a packaging fault, reported as an I/O error.
+fn component_job() -> io::Result<ComponentJob> {
+    let jobs = COMPONENT
+        .split_once("\n---\n")
+        .map(|(_, jobs)| jobs)
+        .ok_or_else(|| io::Error::other("the compiled-in GitLab component has no `---` line"))?;
+    let jobs: ComponentJobs = serde_saphyr::from_str(jobs).map_err(|error| {
+        io::Error::other(format!(
+            "the compiled-in GitLab component cannot be read: {error}"
+        ))
+    })?;
+    Ok(jobs.build)
+}
 
 /// Returns the number of levels of the plan: one more than its deepest target's.
 fn level_count(plan: &Plan) -> usize {
@@ -69,9 +117,7 @@ pub fn write_gitlab_pipeline(out: &mut dyn Write, plan: &Plan) -> io::Result<()>
         .collect();
     writeln!(out, "stages: [{}]", stages.join(", "))?;
     writeln!(out)?;
-    writeln!(out, "{GITLAB_TEMPLATE_JOB}:")?;
-    writeln!(out, "  script:")?;
-    writeln!(out, "    - sifbake build")?;
+    write_template_job(out)?;
     let jobs: Vec<(&str, &str, usize)> = plan
         .targets
         .iter()
@@ -119,9 +165,49 @@ pub fn write_gitlab_pipeline(out: &mut dyn Write, plan: &Plan) -> io::Result<()>
     Ok(())
 }
 
+/// Writes the hidden job every image's job extends: the component's script (install
+/// sifbake, then run it), told to `build`. Settings the parent pipeline passes down
+/// (`SIFBAKE_INSTALL`, `SIFBAKE_IMAGE`, `SIFBAKE_RELEASE_URL`, ...) are pipeline variables,
+/// which win over the defaults written here.
+fn write_template_job(out: &mut dyn Write) -> io::Result<()> {
+    let job = component_job()?;
+    writeln!(out, "{GITLAB_TEMPLATE_JOB}:")?;
+    writeln!(out, "  image: $SIFBAKE_IMAGE")?;
+    writeln!(out, "  variables:")?;
+    writeln!(out, "    SIFBAKE_IMAGE: {}", quoted(DEFAULT_IMAGE))?;
+    writeln!(out, "    SIFBAKE_INSTALL: \"release\"")?;
+    for name in INSTALL_VARIABLES {
+        let value = job.variables.get(*name).map_or("", String::as_str);
+        writeln!(out, "    {name}: {}", quoted(value))?;
+    }
+    writeln!(out, "  script:")?;
+    // Each job builds its one image, whatever command the parent pipeline ran.
+    writeln!(out, "    - export SIFBAKE_COMMAND=build")?;
+    for step in &job.script {
+        writeln!(out, "    - {}", quoted(step))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_component_job_is_readable_and_installs_sifbake() {
+        let job = component_job().expect("the component parses");
+        for name in INSTALL_VARIABLES {
+            assert!(job.variables.contains_key(*name), "{name}");
+        }
+        assert_eq!(
+            job.variables["SIFBAKE_VERSION"],
+            env!("CARGO_PKG_VERSION"),
+            "the component pins this version"
+        );
+        let script = job.script.join("\n");
+        assert!(script.contains("install_from_source()"), "{script}");
+        assert!(script.contains("\"$SIFBAKE_BIN\" \"$command\""), "{script}");
+    }
 
     #[test]
     fn yaml_quoting_escapes_what_would_end_the_scalar() {

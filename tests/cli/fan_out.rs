@@ -219,7 +219,36 @@ fn gitlab_pipeline_has_a_job_per_image_that_needs_its_bases_jobs() {
         pipeline["stages"],
         serde_json::json!(["sifbake-level-0", "sifbake-level-1", "sifbake-level-2"])
     );
-    assert_eq!(pipeline[".sifbake-image"]["script"][0], "sifbake build");
+    // Each job installs sifbake as the GitLab component does, then builds.
+    let template = &pipeline[".sifbake-image"];
+    assert_eq!(template["script"][0], "export SIFBAKE_COMMAND=build");
+    let script = template["script"][1]
+        .as_str()
+        .expect("the component's script");
+    let component =
+        std::fs::read_to_string(crate::support::repo_root().join("templates/sifbake.yml"))
+            .expect("the component");
+    let indented: Vec<String> = script
+        .trim_end()
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!("      {line}")
+            }
+        })
+        .collect();
+    assert!(
+        component.contains(&indented.join("\n")),
+        "the child's script is the component's"
+    );
+    assert!(script.contains("case \"${SIFBAKE_INSTALL:-release}\" in"));
+    assert_eq!(template["variables"]["SIFBAKE_INSTALL"], "release");
+    assert_eq!(
+        template["variables"]["SIFBAKE_VERSION"],
+        env!("CARGO_PKG_VERSION")
+    );
     let jobs: Vec<&str> = pipeline
         .as_object()
         .expect("mapping")
