@@ -53,6 +53,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Set this ref's tags on images that already exist by digest, building nothing.
     Tag(TagArgs),
+    /// Publish OpenPGP public keys in the remote's keystore, as `singularity key push`.
+    Key(KeyArgs),
     /// Write a commented sifbake.yaml for the definition files found here; never overwrites.
     Init(InitArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -315,6 +317,94 @@ pub struct TagArgs {
     pub report: ReportArgs,
 }
 
+/// `sifbake key`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// `sifbake key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Upload a public key to the keystore (HKP) the remote's discovery document names, so
+    /// `singularity verify` and `sifbake verify --keystore` find it by fingerprint.
+    Push(KeyPushArgs),
+}
+
+/// `sifbake key push`.
+#[derive(Debug, Args)]
+pub struct KeyPushArgs {
+    /// The ASCII-armored key: a public key, or a private key whose public part is pushed
+    /// (its secret part never leaves this machine).
+    #[arg(value_name = "KEY.asc")]
+    pub key: PathBuf,
+
+    /// The environment variable holding a private key's passphrase; read only when KEY.asc
+    /// is a private key, which is unlocked and checked as for signing.
+    #[arg(long, value_name = "NAME", default_value = "SIFBAKE_SIGN_PASSPHRASE")]
+    pub passphrase_env: String,
+
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
+}
+
+/// Where the keystore is and how to reach it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Service")]
+pub struct KeystoreArgs {
+    /// The Sylabs frontend whose keystore (`keystoreAPI`) is discovered.
+    #[arg(long, value_name = "URL", default_value = "https://cloud.sylabs.io", env = env::SIFBAKE_REMOTE)]
+    pub remote: String,
+
+    /// The keystore, instead of the discovered one.
+    #[arg(long, value_name = "URL", env = env::SIFBAKE_KEYSTORE_URL)]
+    pub keystore_url: Option<String>,
+
+    /// Read the access token from this file (else SYLABS_AUTH_TOKEN, SYLABS_TOKEN,
+    /// ~/.singularity/sylabs-token, or the active remote of ~/.singularity/remote.yaml).
+    #[arg(long, value_name = "FILE", env = env::SIFBAKE_TOKEN_FILE)]
+    pub token_file: Option<PathBuf>,
+
+    /// Allow plain http:// to hosts other than this machine.
+    #[arg(long, env = env::SIFBAKE_ALLOW_INSECURE)]
+    pub allow_insecure: bool,
+
+    /// How long one request may take (`30s` by default). Hidden: for tests.
+    #[arg(long, value_name = "DURATION", env = env::SIFBAKE_REQUEST_TIMEOUT, hide = true, value_parser = request_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+}
+
+/// `sifbake pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Where the files go: DIR/<target>.sif, or DIR/<target>_<arch>.sif for a target with
+    /// several architectures [default: the current directory].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// Only these targets (comma-separated).
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_TARGETS)]
+    pub targets: Vec<String>,
+
+    /// Output format on stdout: the files written, one a line, or a JSON document.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub reference: RefArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
 /// `sifbake inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -439,6 +529,7 @@ mod tests {
         use clap::CommandFactory;
         let order = [
             "Usage",
+            "Commands",
             "Arguments",
             "Options",
             "Selection",

@@ -33,6 +33,8 @@ pub const SIFBAKE_REMOTE: &str = "SIFBAKE_REMOTE";
 pub const SIFBAKE_BUILDER_URL: &str = "SIFBAKE_BUILDER_URL";
 /// The library (`--library-url`).
 pub const SIFBAKE_LIBRARY_URL: &str = "SIFBAKE_LIBRARY_URL";
+/// The keystore (`key push --keystore-url`).
+pub const SIFBAKE_KEYSTORE_URL: &str = "SIFBAKE_KEYSTORE_URL";
 /// The token file (`--token-file`).
 pub const SIFBAKE_TOKEN_FILE: &str = "SIFBAKE_TOKEN_FILE";
 /// Allow plain http to other hosts (`--allow-insecure`).
@@ -129,6 +131,7 @@ pub const ALL: &[&str] = &[
     SIFBAKE_REMOTE,
     SIFBAKE_BUILDER_URL,
     SIFBAKE_LIBRARY_URL,
+    SIFBAKE_KEYSTORE_URL,
     SIFBAKE_TOKEN_FILE,
     SIFBAKE_ALLOW_INSECURE,
     SIFBAKE_REQUEST_TIMEOUT,

@@ -2,59 +2,47 @@
 
 mod common;
 
-use common::{PASSPHRASE, armored, public};
+use common::{PASSPHRASE, armored, go_keys, test_keys};
 use sifbake_sif::keys::{KeyError, PublicKey, SecretKey};
 
 #[test]
-fn a_newpair_key_loads_with_its_fingerprint() {
-    let key = SecretKey::from_armored(&armored("signer.key.asc"), "").unwrap();
-    assert_eq!(
-        key.fingerprint(),
-        "4B3F9220CB19AAEA0C8C6437059007119B922A05"
-    );
+fn a_fresh_key_loads_with_its_fingerprint_and_hides_its_material() {
+    let made = test_keys::generate("Signer <s@example.com>", None);
+    let key = SecretKey::from_armored(&made.secret, "").unwrap();
+    assert_eq!(key.fingerprint(), made.fingerprint);
+    assert_eq!(key.fingerprint().len(), 40);
     assert_eq!(key.public_key().fingerprint(), key.fingerprint());
-    assert_eq!(public("signer.pub.asc").fingerprint(), key.fingerprint());
-    // Debug output shows the fingerprint, never key material.
     let debug = format!("{key:?}");
     assert!(
-        debug.contains("4B3F9220") && !debug.contains("BEGIN"),
+        debug.contains(&made.fingerprint) && !debug.contains("BEGIN"),
         "{debug}"
     );
 }
 
 #[test]
 fn a_protected_key_needs_its_passphrase() {
-    let text = armored("protected.key.asc");
-    let key = SecretKey::from_armored(&text, PASSPHRASE).unwrap();
-    assert_eq!(
-        key.fingerprint(),
-        "034916A7ED60CD6D2D2EFD5C7FFC929B5E001BC8"
-    );
-    for wrong in ["", "correct horse battery"] {
-        match SecretKey::from_armored(&text, wrong) {
-            Err(KeyError::WrongPassphrase { fingerprint }) => {
-                assert_eq!(fingerprint, key.fingerprint());
-            }
-            other => panic!("expected WrongPassphrase, got {other:?}"),
-        }
+    let made = test_keys::generate("P <p@example.com>", Some(PASSPHRASE));
+    assert!(SecretKey::from_armored(&made.secret, PASSPHRASE).is_ok());
+    for wrong in ["", "hunter2"] {
+        let err = SecretKey::from_armored(&made.secret, wrong).unwrap_err();
+        assert!(
+            matches!(err, KeyError::WrongPassphrase { ref fingerprint } if *fingerprint == made.fingerprint),
+            "{err:?}"
+        );
+        // The message says what to do, and never carries the passphrase.
+        let text = err.to_string();
+        assert!(text.contains("wrong passphrase"), "{text}");
+        assert!(wrong.is_empty() || !text.contains(wrong), "{text}");
     }
 }
 
 #[test]
-fn faulty_keys_are_refused_each_with_its_reason() {
-    let err = |name: &str| SecretKey::from_armored(&armored(name), "").unwrap_err();
-    assert!(
-        matches!(err("signer.pub.asc"), KeyError::PublicKeyGiven { ref fingerprint } if fingerprint == "4B3F9220CB19AAEA0C8C6437059007119B922A05")
-    );
-    assert!(
-        matches!(err("expired.key.asc"), KeyError::Expired { ref fingerprint, .. } if fingerprint == "82CF92B5FA3523D9652A79C7800CCCC889ED426B")
-    );
-    assert!(
-        matches!(err("revoked.key.asc"), KeyError::Revoked { ref fingerprint } if fingerprint == "370B42BAF913387D08FA1E5DF07DACD30BE4B8AC")
-    );
-    assert!(
-        matches!(err("nosign.key.asc"), KeyError::CannotSign { ref fingerprint } if fingerprint == "39E0455CE4AEAC48E56779D7A7BA48A1108401D7")
-    );
+fn a_public_key_or_no_key_is_refused_for_signing() {
+    let made = test_keys::generate("S <s@example.com>", None);
+    assert!(matches!(
+        SecretKey::from_armored(&made.public, ""),
+        Err(KeyError::PublicKeyGiven { ref fingerprint }) if *fingerprint == made.fingerprint
+    ));
     for not_pgp in [
         "",
         "hello",
@@ -67,44 +55,56 @@ fn faulty_keys_are_refused_each_with_its_reason() {
         );
         assert!(PublicKey::from_armored(not_pgp).is_err());
     }
-    // Messages say what to do, and never carry the passphrase.
-    let text = SecretKey::from_armored(&armored("protected.key.asc"), "hunter2")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        text.contains("wrong passphrase") && !text.contains("hunter2"),
-        "{text}"
-    );
 }
 
 #[test]
 fn public_keys_load_one_or_several_and_export_as_armor() {
-    let both = format!(
-        "{}\n{}",
-        armored("signer.pub.asc"),
-        armored("other.pub.asc")
-    );
-    let keys = PublicKey::all_from_armored(&both).unwrap();
+    let a = test_keys::generate("A <a@example.com>", None);
+    let b = test_keys::generate("B <b@example.com>", None);
+    let keys = PublicKey::all_from_armored(&format!("{}\n{}", a.public, b.public)).unwrap();
     let fingerprints: Vec<String> = keys.iter().map(PublicKey::fingerprint).collect();
-    assert_eq!(
-        fingerprints,
-        [
-            "4B3F9220CB19AAEA0C8C6437059007119B922A05",
-            "398968CDF1E07043868EEF69BBC6EB80B55B9FB9"
-        ]
-    );
+    assert_eq!(fingerprints, [a.fingerprint.clone(), b.fingerprint]);
     let exported = keys[0].to_armored();
     assert!(exported.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
     assert!(!exported.contains("PRIVATE"));
     assert_eq!(
         PublicKey::from_armored(&exported).unwrap().fingerprint(),
-        fingerprints[0]
+        a.fingerprint
     );
     // A private key's public half is accepted where a public key is wanted.
     assert_eq!(
-        PublicKey::from_armored(&armored("signer.key.asc"))
-            .unwrap()
-            .fingerprint(),
-        fingerprints[0]
+        PublicKey::from_armored(&a.secret).unwrap().fingerprint(),
+        a.fingerprint
     );
+}
+
+/// Keys made as `singularity key newpair` makes them (go-crypto, RSA), faults included.
+#[test]
+fn newpair_keys_load_and_their_faults_are_refused_each_with_its_reason() {
+    let Some(dir) = go_keys() else { return };
+    let signer = SecretKey::from_armored(&armored(dir, "signer.key.asc"), "").unwrap();
+    let public = PublicKey::from_armored(&armored(dir, "signer.pub.asc")).unwrap();
+    assert_eq!(signer.fingerprint(), public.fingerprint());
+    let protected = armored(dir, "protected.key.asc");
+    assert!(SecretKey::from_armored(&protected, PASSPHRASE).is_ok());
+    assert!(matches!(
+        SecretKey::from_armored(&protected, "wrong"),
+        Err(KeyError::WrongPassphrase { .. })
+    ));
+    assert!(matches!(
+        SecretKey::from_armored(&armored(dir, "signer.pub.asc"), ""),
+        Err(KeyError::PublicKeyGiven { ref fingerprint }) if *fingerprint == public.fingerprint()
+    ));
+    let err = |name: &str| {
+        let fingerprint = PublicKey::from_armored(&armored(dir, &format!("{name}.pub.asc")))
+            .unwrap()
+            .fingerprint();
+        let err =
+            SecretKey::from_armored(&armored(dir, &format!("{name}.key.asc")), "").unwrap_err();
+        assert!(err.to_string().contains(&fingerprint), "{err}");
+        err
+    };
+    assert!(matches!(err("expired"), KeyError::Expired { .. }));
+    assert!(matches!(err("revoked"), KeyError::Revoked { .. }));
+    assert!(matches!(err("nosign"), KeyError::CannotSign { .. }));
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{flip, image, public, secret, write};
+use common::{ed25519, flip, image, write};
 use sifbake_sif::format::{DATA_SIGNATURE, FormatError, GROUP_MASK, Sif};
 use sifbake_sif::integrity::{SignError, VerifyError, has_signature, sign_file, verify_file};
 use sifbake_sif::keys::PublicKey;
@@ -17,7 +17,7 @@ fn a_signed_image_verifies_and_carries_the_signature_object() {
     let path = write(dir.path(), "a.sif", &image(10_000));
     let before = std::fs::read(&path).unwrap();
     assert!(!has_signature(&path).unwrap());
-    let key = secret("signer.key.asc");
+    let (key, public) = ed25519("Signer <s@example.com>");
     let signed = sign_file(&path, &key).unwrap();
     assert_eq!(signed.fingerprint, key.fingerprint());
     assert_eq!(signed.signatures, [(1, 4)]);
@@ -46,7 +46,7 @@ fn a_signed_image_verifies_and_carries_the_signature_object() {
     let text = String::from_utf8(after[sig.offset as usize..].to_vec()).unwrap();
     assert!(text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n{\"version\":1,\"header\":{\"digest\":\"sha256:"), "{text}");
 
-    let mut keys = vec![public("other.pub.asc"), public("signer.pub.asc")];
+    let mut keys = vec![ed25519("Other <o@example.com>").1, public];
     let verified = verify_file(&path, &mut keys).unwrap();
     assert_eq!(verified.len(), 1);
     assert_eq!(verified[0].fingerprint, key.fingerprint());
@@ -56,21 +56,22 @@ fn a_signed_image_verifies_and_carries_the_signature_object() {
 fn verification_names_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let unsigned = write(dir.path(), "unsigned.sif", &image(5000));
-    let mut keys = vec![public("signer.pub.asc")];
+    let (key, public) = ed25519("Signer <s@example.com>");
+    let mut keys = vec![public];
     assert!(matches!(
         verify_file(&unsigned, &mut keys),
         Err(VerifyError::NoSignature { group: 1 })
     ));
 
     let path = write(dir.path(), "a.sif", &image(5000));
-    sign_file(&path, &secret("signer.key.asc")).unwrap();
+    sign_file(&path, &key).unwrap();
     let pristine = std::fs::read(&path).unwrap();
     let sif = read_sif(&path);
 
-    let mut others = vec![public("other.pub.asc")];
+    let mut others = vec![ed25519("Other <o@example.com>").1];
     match verify_file(&path, &mut others) {
         Err(VerifyError::UnknownSigner { fingerprint }) => {
-            assert_eq!(fingerprint, "4B3F9220CB19AAEA0C8C6437059007119B922A05");
+            assert_eq!(fingerprint, key.fingerprint());
         }
         other => panic!("expected UnknownSigner, got {other:?}"),
     }
@@ -126,7 +127,8 @@ fn verification_names_what_is_wrong() {
 fn a_closure_is_a_key_source_and_its_errors_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "a.sif", &image(100));
-    sign_file(&path, &secret("signer.key.asc")).unwrap();
+    let (key, _) = ed25519("Signer <s@example.com>");
+    sign_file(&path, &key).unwrap();
     let mut asked = Vec::new();
     let mut source = |fp: &str| -> Result<Option<PublicKey>, String> {
         asked.push(fp.to_owned());
@@ -134,23 +136,26 @@ fn a_closure_is_a_key_source_and_its_errors_are_reported() {
     };
     let err = verify_file(&path, &mut source).unwrap_err();
     assert!(matches!(err, VerifyError::KeySource { .. }), "{err:?}");
-    assert_eq!(asked, ["4B3F9220CB19AAEA0C8C6437059007119B922A05"]);
+    assert_eq!(asked, [key.fingerprint()]);
 }
 
 #[test]
 fn signing_twice_adds_a_second_signature_and_both_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "a.sif", &image(100));
-    sign_file(&path, &secret("signer.key.asc")).unwrap();
-    let second = sign_file(&path, &secret("other.key.asc")).unwrap();
+    let (first, first_public) = ed25519("Signer <s@example.com>");
+    let (other, other_public) = ed25519("Other <o@example.com>");
+    sign_file(&path, &first).unwrap();
+    let second = sign_file(&path, &other).unwrap();
     assert_eq!(second.signatures, [(1, 5)]);
-    let mut keys = vec![public("signer.pub.asc"), public("other.pub.asc")];
+    let mut keys = vec![first_public, other_public];
     assert_eq!(verify_file(&path, &mut keys).unwrap().len(), 2);
 }
 
 #[test]
 fn refusals_leave_the_file_untouched() {
     let dir = tempfile::tempdir().unwrap();
+    let (key, _) = ed25519("Signer <s@example.com>");
     // A SIF whose 48 descriptors are all used.
     let mut bytes = image(10);
     let total = 48;
@@ -163,7 +168,7 @@ fn refusals_leave_the_file_untouched() {
         bytes[at + 17..at + 25].copy_from_slice(&4096_i64.to_le_bytes());
     }
     let full = write(dir.path(), "full.sif", &bytes);
-    match sign_file(&full, &secret("signer.key.asc")) {
+    match sign_file(&full, &key) {
         Err(SignError::Format(FormatError::NoFreeDescriptor(48))) => {}
         other => panic!("expected NoFreeDescriptor, got {other:?}"),
     }
@@ -171,14 +176,14 @@ fn refusals_leave_the_file_untouched() {
 
     let not_sif = write(dir.path(), "x.sif", b"#!/bin/sh\necho not a sif\n");
     assert!(matches!(
-        sign_file(&not_sif, &secret("signer.key.asc")),
+        sign_file(&not_sif, &key),
         Err(SignError::Format(FormatError::NotSif))
     ));
 
     let mut truncated = image(10_000);
     truncated.truncate(truncated.len() - 10);
     let truncated_path = write(dir.path(), "t.sif", &truncated);
-    let err = sign_file(&truncated_path, &secret("signer.key.asc")).unwrap_err();
+    let err = sign_file(&truncated_path, &key).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
     assert_eq!(std::fs::read(&truncated_path).unwrap(), truncated);
 }

@@ -11,6 +11,7 @@ pub mod build;
 pub mod completions;
 pub mod init;
 pub mod inspect;
+pub mod key;
 pub mod output;
 pub mod output_failure;
 pub mod plan;

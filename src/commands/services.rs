@@ -83,7 +83,7 @@ impl RetryNotices {
     }
 
     /// Returns the clients' retry policy, reporting here.
-    fn policy(&self) -> RetryPolicy {
+    pub fn policy(&self) -> RetryPolicy {
         let sender = self.0.clone();
         RetryPolicy {
             observer: Some(RetryObserver::new(move |error, attempt, delay| {

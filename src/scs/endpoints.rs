@@ -33,6 +33,7 @@ const V2_TAGS_PRERELEASE: &str = "alpha.2";
 pub enum ServiceKind {
     Builder,
     Frontend,
+    Keystore,
     Library,
     Token,
 }
@@ -42,6 +43,7 @@ impl fmt::Display for ServiceKind {
         f.write_str(match self {
             ServiceKind::Builder => "build service",
             ServiceKind::Frontend => "remote",
+            ServiceKind::Keystore => "keystore",
             ServiceKind::Library => "library",
             ServiceKind::Token => "token service",
         })
@@ -118,6 +120,8 @@ pub enum ConnectError {
         service: ServiceKind,
         key: &'static str,
     },
+    #[error("{frontend} names no keystore (`keystoreAPI.uri` in its config.prod.json)")]
+    NoKeystore { frontend: String },
     #[error("cannot reach the {service}")]
     Service {
         service: ServiceKind,
@@ -146,6 +150,9 @@ impl ConnectError {
                 "use https, or pass `--allow-insecure` if this network is trusted"
             }
             ConnectError::InvalidUrl { .. } => "give an absolute http(s) URL",
+            ConnectError::NoKeystore { .. } => {
+                "give the keystore with `--keystore-url`, or a `--remote` that has one"
+            }
             ConnectError::Service { .. } => {
                 "check the network and the service's status, then run again"
             }
@@ -254,6 +261,7 @@ pub struct Discovered {
     pub builder: Option<String>,
     pub library: Option<String>,
     pub token: Option<String>,
+    pub keystore: Option<String>,
 }
 
 /// Reads the frontend's discovery document (no token is sent).
@@ -300,6 +308,7 @@ pub async fn discover(transport: &Transport, frontend: &Url) -> Result<Discovere
         builder: uri(&document.builder),
         library: uri(&document.library),
         token: uri(&document.token),
+        keystore: uri(&document.keystore),
     })
 }
 

@@ -10,6 +10,7 @@ mod context;
 mod download;
 mod endpoints;
 mod http;
+mod keystore;
 mod library_client;
 mod retry;
 mod service;
@@ -23,6 +24,8 @@ mod capture_tests;
 #[cfg(test)]
 mod emulator_tests;
 #[cfg(test)]
+mod keystore_tests;
+#[cfg(test)]
 mod transfer_tests;
 
 pub use auth::{
@@ -34,6 +37,7 @@ pub use connect::{ConnectOptions, Connection, connect, user_agent};
 pub use context::pack_context;
 pub use endpoints::{ConnectError, DEFAULT_REMOTE, Endpoints, ServiceKind, TagApi, same_service};
 pub use http::{REQUEST_TIMEOUT, human_size, install_crypto_provider};
+pub use keystore::{FetchKeyError, KeystoreClient, connect_keystore, keystore_unavailable};
 pub use library_client::LibraryClient;
 pub use retry::{Pause, PauseLog, RetryObserver, RetryPolicy};
 pub use service::{

@@ -268,6 +268,10 @@ pub struct DiscoveryDocument {
     pub library: Option<ServiceEntry>,
     #[serde(rename = "tokenAPI", default)]
     pub token: Option<ServiceEntry>,
+    /// SingularityCE reads `keystoreAPI` and `keyserverAPI` alike (its `keystore` is an
+    /// alias of `keyserver`).
+    #[serde(rename = "keystoreAPI", alias = "keyserverAPI", default)]
+    pub keystore: Option<ServiceEntry>,
 }
 
 /// `GET version`'s `data` (PROTOCOL.md §1.2).
@@ -478,5 +482,13 @@ mod tests {
         );
         assert_eq!(document.library.as_ref().and_then(ServiceEntry::uri), None);
         assert!(document.token.is_none());
+        assert_eq!(
+            document.keystore.as_ref().and_then(ServiceEntry::uri),
+            Some("https://keys.example")
+        );
+        let document: DiscoveryDocument =
+            serde_json::from_value(json!({"keyserverAPI": {"uri": "https://keys.example"}}))
+                .expect("decodes");
+        assert!(document.keystore.is_some());
     }
 }

@@ -33,6 +33,8 @@ mod hostile;
 mod init;
 /// `sifbake inspect`.
 mod inspect;
+/// `sifbake key push`: the public key in the emulated keystore, judged by scs-key-client.
+mod keystore;
 /// Only images whose upload completed count as existing.
 mod library_state;
 /// Build logs streamed live, and the builder's reason for a failure in every report.
@@ -60,6 +62,9 @@ mod secrets;
 mod service_errors;
 /// docker/metadata-action's tag language and the `latest` rule, on real git tags.
 mod tag_language;
+/// Fresh OpenPGP keys for the keystore tests.
+#[path = "../../emulator/tests/it/test_keys.rs"]
+mod test_keys;
 /// Plain http only for loopback unless `--allow-insecure`; TLS always verified.
 mod transport;
 /// `sifbake validate` on examples/ and on generated trees.

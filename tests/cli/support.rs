@@ -289,6 +289,11 @@ impl Emulated {
         self.emulator().recorded_requests()
     }
 
+    /// The keys the emulated keystore holds.
+    pub fn keys(&self) -> Vec<scs_emulator::StoredKey> {
+        self.emulator().keys()
+    }
+
     /// A `sifbake` run pointed at this emulator with its token.
     pub fn sifbake(&self, cwd: &Path) -> Sifbake {
         Sifbake::new(cwd)
