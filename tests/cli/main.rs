@@ -37,6 +37,8 @@ mod inspect;
 mod keystore;
 /// Only images whose upload completed count as existing.
 mod library_state;
+/// `labels:`, `mirrors:` and `sign:` in the manifest, end to end.
+mod manifest_keys;
 /// Build logs streamed live, and the builder's reason for a failure in every report.
 mod live_logs;
 /// The `tags`, `version` and `labels` outputs, on GitHub and in GitLab's dotenv.
