@@ -53,6 +53,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Set this ref's tags on images that already exist by digest, building nothing.
     Tag(TagArgs),
+    /// Download the images this ref's tags name, checked against the library's SHA-256.
+    Pull(PullArgs),
     /// Publish OpenPGP public keys in the remote's keystore, as `singularity key push`.
     Key(KeyArgs),
     /// Write a commented sifbake.yaml for the definition files found here; never overwrites.
@@ -275,6 +277,12 @@ pub struct BuildArgs {
     /// Write each build's log to DIR/<target>-<arch>.log.
     #[arg(long, value_name = "DIR", env = env::SIFBAKE_LOG_DIR)]
     pub log_dir: Option<PathBuf>,
+
+    /// After the run, download every image it built or retagged to DIR/<target>.sif
+    /// (<target>_<arch>.sif for a target with several architectures), checked against the
+    /// library's SHA-256.
+    #[arg(long, value_name = "DIR")]
+    pub pull: Option<PathBuf>,
 
     /// Output format of the result on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]

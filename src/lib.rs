@@ -76,6 +76,7 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&settings, args, &mut output),
         Command::Build(args) => commands::build::run(&settings, args, &mut output),
         Command::Tag(args) => commands::tag::run(&settings, args, &mut output),
+        Command::Pull(args) => commands::pull::run(&settings, args, &mut output),
         Command::Key(args) => commands::key::run(&settings, args, &mut output),
         Command::Init(args) => commands::init::run(&settings, args, &mut output),
         Command::Completions(args) => commands::completions::completions(args, &mut output),

@@ -3,6 +3,7 @@
 
 mod lookup;
 pub(super) mod provenance;
+mod pull;
 mod signals;
 
 use std::io;
@@ -314,11 +315,20 @@ async fn build_with(
     )
     .await?;
 
-    let code = if summary.was_cancelled() {
+    let mut code = if summary.was_cancelled() {
         signals.exit_code()
     } else {
         exit_code(&summary)
     };
+    let mut pulled = Vec::new();
+    if let Some(dir) = args.pull.as_deref().filter(|_| !summary.was_cancelled()) {
+        let dir = settings.base_dir().join(dir);
+        let run = pull::after_run(out.stderr, services, project, &summary, &dir, retries).await?;
+        pulled = run.files;
+        if code == exit::SUCCESS {
+            code = run.code;
+        }
+    }
     let run = Finished {
         plan: &plan,
         summary: Some(&summary),
@@ -326,6 +336,7 @@ async fn build_with(
         code,
         logs: Some(&mut logs),
         cancelled: false,
+        pulled,
     };
     finish(settings, args, out, reports, run).await
 }
@@ -453,6 +464,8 @@ struct Finished<'a> {
     logs: Option<&'a mut LogFiles>,
     /// A signal stopped the run before any build started (a run's summary says so itself).
     cancelled: bool,
+    /// The files `--pull` wrote.
+    pulled: Vec<crate::report::result::PulledFile>,
 }
 
 impl<'a> Finished<'a> {
@@ -464,6 +477,7 @@ impl<'a> Finished<'a> {
             code: exit::SUCCESS,
             logs: None,
             cancelled: false,
+            pulled: Vec::new(),
         }
     }
 }
@@ -484,10 +498,12 @@ async fn finish(
         code,
         logs,
         cancelled,
+        pulled,
     } = run;
     reports.plan(out, plan)?;
     let mut document = ResultDocument::new(plan, summary, publish, code);
     document.cancelled |= cancelled;
+    document.pulled = pulled;
     let mut logs = logs;
     if let (Some(summary), Some(logs)) = (summary, logs.as_deref_mut()) {
         document.explain(summary, logs)?;

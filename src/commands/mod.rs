@@ -15,6 +15,7 @@ pub mod key;
 pub mod output;
 pub mod output_failure;
 pub mod plan;
+pub mod pull;
 pub mod reports;
 pub mod services;
 pub mod tag;

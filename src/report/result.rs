@@ -29,6 +29,22 @@ pub struct ResultDocument<'a> {
     pub duration_seconds: f64,
     pub counts: Counts,
     pub targets: Vec<TargetResult>,
+    /// The image files `build --pull` wrote; absent when it was not asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pulled: Vec<PulledFile>,
+}
+
+/// An image file downloaded and checked against the library's SHA-256.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct PulledFile {
+    pub target: String,
+    pub arch: String,
+    /// `entity/collection/container:tag-or-hash`, as asked of the library.
+    pub image: String,
+    /// `sha256.<hex>` of the file.
+    pub hash: String,
+    pub size: u64,
+    pub path: std::path::PathBuf,
 }
 
 /// One target.
@@ -150,6 +166,7 @@ impl<'a> ResultDocument<'a> {
             duration_seconds: summary.map_or(0.0, |s| s.duration.as_secs_f64()),
             counts: summary.map(|s| s.counts).unwrap_or_default(),
             targets,
+            pulled: Vec::new(),
         }
     }
 }
@@ -262,6 +279,7 @@ pub(crate) mod tests {
             cancelled: false,
             duration_seconds: 7.0,
             counts: Counts::default(),
+            pulled: Vec::new(),
             targets: ["base", "python"]
                 .iter()
                 .map(|name| TargetResult {

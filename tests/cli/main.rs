@@ -53,6 +53,9 @@ mod paths;
 mod plan;
 /// Provenance labels in every submitted definition.
 mod provenance;
+/// `build --pull` and `sifbake pull`: image files out of the library, checked; Sylabs'
+/// library client exchanging files with sifbake's both ways.
+mod pull;
 /// `--ref NAME` resolved through git; a checkout detached at a tag builds the tag.
 mod ref_resolution;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
