@@ -282,3 +282,94 @@ fn the_token_never_shows_even_when_the_keystore_echoes_it() {
     }
     assert!(pushed(&emulated, &key));
 }
+
+/// What one request looked like on the wire, without what only says how it travelled.
+fn shape(request: &scs_emulator::RecordedRequest) -> String {
+    let headers: Vec<&str> = request
+        .header_names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            ![
+                "accept",
+                "accept-encoding",
+                "content-length",
+                "host",
+                "user-agent",
+            ]
+            .contains(name)
+        })
+        .collect();
+    format!(
+        "{} {} query={:?} headers={headers:?} content-type={:?} status={}",
+        request.method, request.route, request.query_keys, request.content_type, request.status
+    )
+}
+
+#[test]
+fn push_and_lookup_are_scs_key_clients_on_the_wire() {
+    let Some(keyclient) = go_tool("keyclient", "./cmd/keyclient") else {
+        return;
+    };
+    let emulated = Emulated::with(EmulatorConfig::default().with_recording(true));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = generate("Wire <wire@example.org>", None);
+    write(dir.path(), "wire.asc", &key.public);
+    let port = emulated.url().rsplit(':').next().expect("port").to_owned();
+    let go = |args: &[&str]| {
+        let output = Command::new(&keyclient)
+            .args(["-url", &format!("http://localhost:{port}")])
+            .args(["-token-env", "KEYCLIENT_TOKEN"])
+            .args(args)
+            .env("KEYCLIENT_TOKEN", TOKEN)
+            .output()
+            .expect("run keyclient");
+        assert!(output.status.success(), "{output:?}");
+    };
+    let file = dir.path().join("wire.asc");
+    go(&["push", &file.to_string_lossy()]);
+    // As `singularity key pull` and `verify` look a key up.
+    go(&["get", &key.fingerprint]);
+    let theirs = emulated.recorded_requests();
+
+    emulated
+        .sifbake(dir.path())
+        .args(["key", "push", "wire.asc", "--keystore-url", &emulated.url()])
+        .run()
+        .expect_code(0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let options =
+        sifbake::scs::ConnectOptions::new(sifbake::scs::Token::new(TOKEN).expect("token"));
+    let found = runtime.block_on(async {
+        let client = sifbake::scs::connect_keystore(&options, Some(&emulated.url()))
+            .await
+            .expect("keystore");
+        client
+            .fetch_public_key(&key.fingerprint)
+            .await
+            .expect("fetched")
+    });
+    assert_eq!(
+        found.map(|key| key.fingerprint()),
+        Some(key.fingerprint.clone())
+    );
+    let ours = emulated.recorded_requests()[theirs.len()..].to_vec();
+    let theirs: Vec<String> = theirs.iter().map(shape).collect();
+    let ours: Vec<String> = ours.iter().map(shape).collect();
+    assert_eq!(ours, theirs);
+    // The one intended difference: the bare client spells the scheme `BEARER`; SingularityCE's
+    // keyserver transport, which `singularity key push` goes through, replaces the header
+    // with `Bearer <token>`, as sifbake sends it.
+    let schemes: Vec<Option<String>> = emulated
+        .recorded_requests()
+        .into_iter()
+        .map(|request| request.auth_scheme)
+        .collect();
+    assert_eq!(
+        schemes,
+        ["BEARER", "BEARER", "Bearer", "Bearer"].map(|scheme| Some(scheme.to_owned()))
+    );
+}
