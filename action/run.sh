@@ -24,13 +24,17 @@ esac
 # An input left empty means "the default": unset it, since sifbake reads an empty
 # variable as an empty value (`SIFBAKE_JOBS=` is not a number).
 for name in SIFBAKE_FILE SIFBAKE_DIRECTORY SYLABS_TOKEN SIFBAKE_REMOTE SIFBAKE_JOBS \
-  SIFBAKE_FAIL_FAST SIFBAKE_TARGETS SIFBAKE_SINCE SIFBAKE_ALL SIFBAKE_EMULATE \
+  SIFBAKE_FAIL_FAST SIFBAKE_TARGETS SIFBAKE_ARCH SIFBAKE_SINCE SIFBAKE_ALL SIFBAKE_EMULATE \
   SIFBAKE_DRY_RUN SIFBAKE_LOG_DIR SIFBAKE_SUMMARY SIFBAKE_GITHUB_TOKEN \
   SIFBAKE_GITHUB_STATUSES SIFBAKE_GITHUB_COMMENT; do
   if [ -z "${!name:-}" ]; then
     unset "$name"
   fi
 done
+# `--no-deps` requires `--targets`: only a `true` reaches sifbake.
+if [ "${SIFBAKE_NO_DEPS:-}" != true ]; then
+  unset SIFBAKE_NO_DEPS
+fi
 unset SIFBAKE_ACTION_BIN SIFBAKE_ACTION_COMMAND
 
 exec "$bin" "$command"

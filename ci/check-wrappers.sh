@@ -18,7 +18,8 @@
 #                      dotenv report; a tag promoted by `tag`, sifbake built from the
 #                      component's commit) and the classic template (no release pinned:
 #                      built from source), against scs-emulator; the child pipeline of
-#                      `plan --format gitlab-pipeline`
+#                      `plan --format gitlab-pipeline`, each job installing the release
+#                      with the component's script
 #
 # Needs the debug builds of sifbake and scs-emulator (`cargo build --workspace`). Prints
 # "N passed, N failed" and exits non-zero when anything failed.
@@ -340,12 +341,20 @@ gitlab_pipeline() {
   gitlab_project "$project"
   (cd "$project" && "$sifbake" plan --default-branch main --format gitlab-pipeline >sifbake-pipeline.yml)
   grep -q '^"analysis amd64":$' "$project/sifbake-pipeline.yml"
+  # No sifbake on PATH: each job installs the release (file://, its sha256 pinned as a
+  # pipeline variable, as the parent passes settings down) with the component's script.
   (
     cd "$project"
-    PATH="$repo/target/debug:$PATH" gitlab-ci-local --force-shell-executor --no-color \
+    gitlab-ci-local --force-shell-executor --no-color \
       --file sifbake-pipeline.yml --variable GITLAB_CI=true --variable SYLABS_TOKEN=ci-token \
-      --variable "SIFBAKE_REMOTE=$(cat "$work/pipeline-emulator.url")"
+      --variable "SIFBAKE_REMOTE=$(cat "$work/pipeline-emulator.url")" \
+      --variable SIFBAKE_RELEASE_URL="file://$work/release" \
+      --variable SIFBAKE_RELEASE_SHA256_X86_64="$release_sha256"
   ) >"$work/pipeline.log" 2>&1 || { tail -n 120 "$work/pipeline.log"; return 1; }
+  if command -v sifbake >/dev/null 2>&1; then
+    echo "a sifbake on PATH would hide a missing install step"
+    return 1
+  fi
   local passed built
   passed="$(grep -cE '^ *PASS +[a-z]+ (amd64|arm64)' "$work/pipeline.log")"
   built="$(grep -oE '[a-z]+ \((amd64|arm64)\): built sha256' "$work/pipeline.log" | sort -u)"
