@@ -57,6 +57,10 @@ pub enum Command {
     Pull(PullArgs),
     /// Publish OpenPGP public keys in the remote's keystore, as `singularity key push`.
     Key(KeyArgs),
+    /// Sign a local SIF image in place, exactly as `singularity sign` does.
+    Sign(SignArgs),
+    /// Check local SIF images' signatures, as `singularity verify` does.
+    Verify(VerifyArgs),
     /// Write a commented sifbake.yaml for the definition files found here; never overwrites.
     Init(InitArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -497,6 +501,47 @@ mod sha_tests {
             assert!(commit_sha(bad).is_err(), "{bad:?}");
         }
     }
+}
+
+/// `sifbake sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The SIF image to sign in place (one signature object per object group; on any
+    /// failure the file is left as it was).
+    #[arg(value_name = "FILE.sif")]
+    pub image: PathBuf,
+
+    /// The ASCII-armored OpenPGP private key to sign with (`singularity key export
+    /// --secret --armor`).
+    #[arg(long, value_name = "KEY.asc")]
+    pub key: PathBuf,
+
+    /// The environment variable holding the key's passphrase (SIFBAKE_SIGN_PASSPHRASE by
+    /// default); the passphrase is never taken on the command line, nor printed.
+    #[arg(long, value_name = "NAME", default_value = "SIFBAKE_SIGN_PASSPHRASE")]
+    pub passphrase_env: String,
+
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
+}
+
+/// `sifbake verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The SIF images to check. Exit code 1 when one is unsigned, signed by a key not
+    /// given, or changed since it was signed.
+    #[arg(value_name = "FILE.sif", required = true)]
+    pub images: Vec<PathBuf>,
+
+    /// An ASCII-armored public key file (one or several keys) of a trusted signer;
+    /// repeatable.
+    #[arg(long = "key", value_name = "PUB.asc", required = true)]
+    pub keys: Vec<PathBuf>,
+
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
+    pub format: Format,
 }
 
 /// Human or machine output.

@@ -78,6 +78,8 @@ pub fn run() -> ExitCode {
         Command::Tag(args) => commands::tag::run(&settings, args, &mut output),
         Command::Pull(args) => commands::pull::run(&settings, args, &mut output),
         Command::Key(args) => commands::key::run(&settings, args, &mut output),
+        Command::Sign(args) => commands::sign::run(&settings, args, &mut output),
+        Command::Verify(args) => commands::verify::run(&settings, args, &mut output),
         Command::Init(args) => commands::init::run(&settings, args, &mut output),
         Command::Completions(args) => commands::completions::completions(args, &mut output),
         Command::Man(args) => commands::completions::man(args, &mut output),

@@ -18,8 +18,10 @@ pub mod plan;
 pub mod pull;
 pub mod reports;
 pub mod services;
+pub mod sign;
 pub mod tag;
 pub mod validate;
+pub mod verify;
 
 pub use output::Output;
 

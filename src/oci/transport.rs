@@ -190,6 +190,8 @@ impl Transport {
             .map_err(|error| self.error(ServiceErrorKind::Auth, doing, error.0))?;
         if let Some(credential) = &credential {
             self.remember_secret(credential.password.expose());
+            // A registry that echoes the request's headers would show the Basic value.
+            self.remember_secret(&basic_token(credential));
         }
         match challenge {
             Challenge::Basic => {
@@ -430,12 +432,16 @@ fn no_credentials(repo: &RepositoryRef) -> String {
     )
 }
 
-fn basic(credential: &Credential) -> Result<HeaderValue, ServiceError> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!(
+fn basic_token(credential: &Credential) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
         credential.username,
         credential.password.expose()
-    ));
+    ))
+}
+
+fn basic(credential: &Credential) -> Result<HeaderValue, ServiceError> {
+    let encoded = basic_token(credential);
     let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
         ServiceError::new(
             ServiceErrorKind::Auth,

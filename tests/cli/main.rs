@@ -61,6 +61,8 @@ mod ref_resolution;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
 /// JUnit and dotenv reports.
 mod reports;
+/// `sifbake sign` and `verify` on local files, judged by the SIF reference too.
+mod sign_verify;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
 /// What a refused service call says.

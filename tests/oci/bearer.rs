@@ -204,3 +204,98 @@ async fn faults_are_retried_and_a_broken_upload_restarts() {
         .count();
     assert_eq!(sif_puts, 2, "the broken upload was sent again whole");
 }
+
+/// The secrets canary for registry credentials: a registry that echoes the request's
+/// `Authorization` header and the password in its error bodies, on every path that makes an
+/// error (basic auth, token, a 5xx after retries), never gets them into the error's text.
+#[tokio::test]
+async fn registry_credentials_never_show_in_errors() {
+    const CANARY: &str = "regpw-canary-Vx7Lq2Mz9Kd4";
+    let server = MockServer::start().await;
+    let realm = format!("{}/token", server.uri());
+    let echo = |request: &wiremock::Request| {
+        let header = request
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        serde_json::json!({"errors": [{"code": "DENIED", "message": format!("got {header} and {CANARY}")}]})
+    };
+    // Manifests read by digest (a retag): a Basic challenge, then a 500 echoing the request.
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/manifests/basic"))
+        .and(|request: &wiremock::Request| !request.headers.contains_key("authorization"))
+        .respond_with(
+            ResponseTemplate::new(401).insert_header("WWW-Authenticate", r#"Basic realm="r""#),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/manifests/basic"))
+        .respond_with(move |request: &wiremock::Request| {
+            ResponseTemplate::new(500).set_body_json(echo(request))
+        })
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    // Under a bearer challenge: the token is granted, then echoed back in a 400.
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/other/manifests/bearer"))
+        .and(|request: &wiremock::Request| !request.headers.contains_key("authorization"))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "WWW-Authenticate",
+            format!(r#"Bearer realm="{realm}",service="s""#),
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": TOKEN})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/other/manifests/bearer"))
+        .respond_with(move |request: &wiremock::Request| {
+            ResponseTemplate::new(400).set_body_json(echo(request))
+        })
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    let (client, _) = client_with_log("bot", CANARY);
+    let basic_value = base64::engine::general_purpose::STANDARD.encode(format!("bot:{CANARY}"));
+    let mut texts = Vec::new();
+    let other = RepositoryRef::parse(&format!(
+        "oras://127.0.0.1:{}/acme/other",
+        server.address().port()
+    ))
+    .unwrap();
+    for (repo, tag) in [(repo(&server), "basic"), (other, "bearer")] {
+        let error = client
+            .tag_manifest(&repo, tag, &["copy".to_owned()])
+            .await
+            .unwrap_err();
+        texts.push(format!("{error} | {error:?}"));
+    }
+    for text in &texts {
+        for secret in [
+            CANARY,
+            &CANARY[6..18],
+            TOKEN,
+            &TOKEN[6..18],
+            basic_value.as_str(),
+        ] {
+            assert!(!text.contains(secret), "`{secret}` leaked: {text}");
+        }
+    }
+    assert!(
+        texts[0].contains("500 Internal Server Error"),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[1].contains("DENIED: got Bearer ***"), "{}", texts[1]);
+}

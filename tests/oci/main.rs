@@ -7,8 +7,13 @@ mod go_tools;
 #[path = "../support/registry.rs"]
 mod registry;
 
-/// The bearer-token flow against the registry with token authentication, and the faults.
+/// The bearer-token flow and the faults, against a registry double and a token service
+/// double.
 mod bearer;
+/// An upload cut off by a proxy is started again.
+mod interrupt;
+/// The bearer-token flow against `docker-registry` with token authentication.
+mod token;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
