@@ -14,6 +14,7 @@ mod emulator;
 mod figures;
 mod generate;
 mod measure;
+mod oci;
 mod p1;
 mod p2;
 mod p3;
@@ -33,8 +34,8 @@ use figures::Figures;
     about = "Benchmarks of sifbake against its goals"
 )]
 struct Cli {
-    /// Only these parts (comma-separated): p1, p2, p3, p4.
-    #[arg(long, value_delimiter = ',', default_values_t = ["p1".to_owned(), "p2".to_owned(), "p3".to_owned(), "p4".to_owned()])]
+    /// Only these parts (comma-separated): p1, p2, p3, p4, oci.
+    #[arg(long, value_delimiter = ',', default_values_t = ["p1".to_owned(), "p2".to_owned(), "p3".to_owned(), "p4".to_owned(), "oci".to_owned()])]
     only: Vec<String>,
     /// Smaller inputs and fewer repetitions: a smoke run in a minute or two, not figures.
     #[arg(long)]
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("__emulator") => return emulator::serve(),
         Some("__measure") => return measure::child(&args[2..]),
+        Some("__oci_push") => return oci::push_role(&args[2..]),
         _ => {}
     }
     let cli = Cli::parse();
@@ -99,7 +101,8 @@ fn run(cli: &Cli) -> Result<Figures, String> {
             "p2" => p2::run(&work.join("p2"), cli.quick, &mut figures)?,
             "p3" => p3::run(&work.join("p3"), cli.quick, &mut figures)?,
             "p4" => p4::run(cli.quick, &mut figures)?,
-            other => return Err(format!("unknown part `{other}` (use p1, p2, p3, p4)")),
+            "oci" => oci::run(&work.join("oci"), cli.quick, &mut figures)?,
+            other => return Err(format!("unknown part `{other}` (use p1, p2, p3, p4, oci)")),
         }
         eprintln!("[{part} done in {:.0?}]", started.elapsed());
     }
