@@ -55,6 +55,14 @@ fn run_push(settings: &Settings, args: &KeyPushArgs, out: &mut Output<'_>) -> io
             return Ok(code);
         }
     };
+    // In GitHub Actions the runner then hides the token from every later line of the log.
+    if settings
+        .var(crate::context::vars::GITHUB_ACTIONS)
+        .as_deref()
+        == Some("true")
+    {
+        super::reports::mask(out.stderr, token.expose())?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -267,14 +267,33 @@ fn the_token_never_shows_even_when_the_keystore_echoes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let key = generate("Canary <canary@example.org>", None);
     write(dir.path(), "canary.asc", &key.public);
-    for (code, format) in [(3, "text"), (0, "text"), (0, "json")] {
-        let run = emulated
-            .sifbake(dir.path())
-            .args(["-vv", "key", "push", "canary.asc", "--format", format])
-            .run()
-            .expect_code(code);
+    let mask = format!("::add-mask::{CANARY}");
+    for (code, format, github) in [
+        (3, "text", false),
+        (0, "text", false),
+        (0, "json", false),
+        (0, "text", true),
+    ] {
+        let mut run = emulated.sifbake(dir.path()).args([
+            "-vv",
+            "key",
+            "push",
+            "canary.asc",
+            "--format",
+            format,
+        ]);
+        if github {
+            run = run.env("GITHUB_ACTIONS", "true");
+        }
+        let run = run.run().expect_code(code);
+        // In GitHub Actions the token is masked first: the runner consumes that line.
+        assert_eq!(run.stderr().lines().any(|line| line == mask), github);
         for text in [run.stdout(), run.stderr()] {
-            assert!(!text.contains(FRAGMENT), "the token leaked:\n{text}");
+            let leaked: Vec<&str> = text
+                .lines()
+                .filter(|line| *line != mask && line.contains(FRAGMENT))
+                .collect();
+            assert!(leaked.is_empty(), "the token leaked:\n{text}");
         }
         if code == 3 {
             assert!(run.stderr().contains("bad token"), "{}", run.stderr());
