@@ -194,7 +194,11 @@ impl RegistryClient {
                     .header(header::CONTENT_LENGTH, size.to_string());
                 Ok(match source {
                     BlobSource::Bytes(bytes) => request.body(bytes.to_vec()).timeout(timeout),
-                    BlobSource::File(path) => request.body(file_body(path, doing)?),
+                    // No fixed limit for a file of any size, but never a hang: at least
+                    // 64 KiB/s on average.
+                    BlobSource::File(path) => request
+                        .body(file_body(path, doing)?)
+                        .timeout(timeout + Duration::from_secs(size / (64 * 1024))),
                 })
             })
             .await?;

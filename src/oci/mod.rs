@@ -22,6 +22,7 @@ mod artifact;
 mod challenge;
 mod client;
 mod credentials;
+mod failure;
 mod reference;
 mod registry;
 mod transport;

@@ -14,12 +14,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 
 use super::challenge::{self, Challenge};
 use super::credentials::{Credential, CredentialSources};
+use super::failure::{has_tls_error, innermost, registry_message, retry_after};
 use super::reference::RepositoryRef;
 use crate::scs::{ServiceError, ServiceErrorKind};
 use crate::secrets::Redactor;
@@ -54,6 +55,8 @@ pub struct Transport {
     auth: Mutex<HashMap<(String, String, Access), HeaderValue>>,
     /// Every secret sent so far: registry error texts are masked against them.
     secrets: Mutex<Vec<String>>,
+    /// Credentials found per registry: a credential helper runs once per registry.
+    found: Mutex<HashMap<String, Option<Credential>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -92,6 +95,7 @@ impl Transport {
             credentials,
             auth: Mutex::new(HashMap::new()),
             secrets: Mutex::new(secrets),
+            found: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,7 +106,12 @@ impl Transport {
         } else {
             "https"
         };
-        let mut text = format!("{scheme}://{}/v2/{}", repo.registry(), repo.repository());
+        // Docker Hub's name in refs and logins is not the host its API answers on.
+        let registry = match repo.registry().as_str() {
+            "docker.io" | "index.docker.io" => "registry-1.docker.io".to_owned(),
+            other => other.to_owned(),
+        };
+        let mut text = format!("{scheme}://{registry}/v2/{}", repo.repository());
         for segment in segments {
             text.push('/');
             text.push_str(segment);
@@ -184,10 +193,7 @@ impl Transport {
         challenge: &Challenge,
         doing: &str,
     ) -> Result<(HeaderValue, Option<Credential>), ServiceError> {
-        let credential = self
-            .credentials
-            .lookup(&repo.registry())
-            .map_err(|error| self.error(ServiceErrorKind::Auth, doing, error.0))?;
+        let credential = self.credential(&repo.registry(), doing)?;
         if let Some(credential) = &credential {
             self.remember_secret(credential.password.expose());
             // A registry that echoes the request's headers would show the Basic value.
@@ -320,6 +326,27 @@ impl Transport {
                     format!("the token service of {} sent no token", repo.registry()),
                 )
             })
+    }
+
+    /// The credential for a registry, looked up once.
+    fn credential(&self, registry: &str, doing: &str) -> Result<Option<Credential>, ServiceError> {
+        if let Some(found) = self
+            .found
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(registry)
+        {
+            return Ok(found.clone());
+        }
+        let found = self
+            .credentials
+            .lookup(registry)
+            .map_err(|error| self.error(ServiceErrorKind::Auth, doing, error.0))?;
+        self.found
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(registry.to_owned(), found.clone());
+        Ok(found)
     }
 
     fn lock_auth(
@@ -464,87 +491,9 @@ fn host_is_loopback(url: &Url) -> bool {
             .is_ok_and(|address| address.is_loopback())
 }
 
-/// The deepest cause's words: the OS's or TLS's own, without reqwest's layers around them.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut deepest = error;
-    while let Some(cause) = deepest.source() {
-        deepest = cause;
-    }
-    deepest.to_string()
-}
-
-fn has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(cause) = next {
-        if cause.is::<rustls::Error>() {
-            return true;
-        }
-        if let Some(inner) = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            && has_tls_error(inner)
-        {
-            return true;
-        }
-        next = cause.source();
-    }
-    false
-}
-
-/// Reads `Retry-After` in seconds (the HTTP-date form falls back to backoff).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-/// The registry's error text: `CODE: message` per error, or the start of a non-JSON body.
-fn registry_message(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct Errors {
-        errors: Vec<RegistryError>,
-    }
-    #[derive(Deserialize)]
-    struct RegistryError {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    if let Ok(parsed) = serde_json::from_slice::<Errors>(body) {
-        return parsed
-            .errors
-            .iter()
-            .map(
-                |error| match (error.code.is_empty(), error.message.is_empty()) {
-                    (false, false) => format!("{}: {}", error.code, error.message),
-                    (false, true) => error.code.clone(),
-                    _ => error.message.clone(),
-                },
-            )
-            .collect::<Vec<_>>()
-            .join("; ");
-    }
-    String::new()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registry_messages() {
-        assert_eq!(
-            registry_message(br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"x"}]}"#),
-            "BLOB_UNKNOWN: blob unknown to registry"
-        );
-        assert_eq!(registry_message(b"<html>bad gateway</html>"), "");
-    }
 
     #[test]
     fn loopback_registries_use_plain_http_others_https() {
@@ -564,6 +513,11 @@ mod tests {
         assert_eq!(
             transport.url(&remote, &["manifests", "v1"]).as_str(),
             "https://ghcr.io/v2/a/b/manifests/v1"
+        );
+        let hub = RepositoryRef::parse("oras://docker.io/acme/b").unwrap();
+        assert_eq!(
+            transport.url(&hub, &["tags", "list"]).as_str(),
+            "https://registry-1.docker.io/v2/acme/b/tags/list"
         );
     }
 }
