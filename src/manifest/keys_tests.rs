@@ -236,3 +236,20 @@ fn labels_merge_per_key_and_bad_ones_are_errors_at_their_line() {
         ]
     );
 }
+
+#[test]
+fn a_quoted_key_over_several_lines_is_masked_on_every_line() {
+    let manifest = format!(
+        "{HEAD}  sign:\n    key: \"-----BEGIN PGP PRIVATE KEY BLOCK-----\n      lQOYBSECRET\n      -----END PGP PRIVATE KEY BLOCK-----\"\n    passphrase: PASS\ntargets:\n  app:\n    def: app.def\n"
+    );
+    let diagnostics = load_text(&manifest).expect_err("refused");
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    let location = diagnostics[0].location.as_ref().expect("located");
+    assert_eq!((location.line, location.column), (5, 10));
+    let shown = &location.source.text;
+    assert!(
+        !shown.contains("SECRET") && !shown.contains("PGP"),
+        "{shown}"
+    );
+    assert!(shown.contains("\n    passphrase: PASS\n"), "{shown}");
+}
