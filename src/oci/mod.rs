@@ -23,6 +23,8 @@ mod challenge;
 mod client;
 mod credentials;
 mod failure;
+#[cfg(test)]
+mod memory;
 mod reference;
 mod registry;
 mod transport;
@@ -35,5 +37,7 @@ pub use client::{ClientOptions, RegistryClient, file_digest};
 pub use credentials::{
     Credential, CredentialError, CredentialSources, EnvLookup, Secret, registry_env_prefix,
 };
+#[cfg(test)]
+pub use memory::{MemoryRegistry, MemoryState};
 pub use reference::{MAX_NAME_LEN, ReferenceError, ReferenceErrorKind, RepositoryRef, SCHEME};
 pub use registry::{Pushed, Registry};
