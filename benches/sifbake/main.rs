@@ -19,6 +19,7 @@ mod p1;
 mod p2;
 mod p3;
 mod p4;
+mod sign;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,8 +35,8 @@ use figures::Figures;
     about = "Benchmarks of sifbake against its goals"
 )]
 struct Cli {
-    /// Only these parts (comma-separated): p1, p2, p3, p4, oci.
-    #[arg(long, value_delimiter = ',', default_values_t = ["p1".to_owned(), "p2".to_owned(), "p3".to_owned(), "p4".to_owned(), "oci".to_owned()])]
+    /// Only these parts (comma-separated): p1, p2, p3, p4, oci, sign.
+    #[arg(long, value_delimiter = ',', default_values_t = ["p1".to_owned(), "p2".to_owned(), "p3".to_owned(), "p4".to_owned(), "oci".to_owned(), "sign".to_owned()])]
     only: Vec<String>,
     /// Smaller inputs and fewer repetitions: a smoke run in a minute or two, not figures.
     #[arg(long)]
@@ -101,8 +102,13 @@ fn run(cli: &Cli) -> Result<Figures, String> {
             "p2" => p2::run(&work.join("p2"), cli.quick, &mut figures)?,
             "p3" => p3::run(&work.join("p3"), cli.quick, &mut figures)?,
             "p4" => p4::run(cli.quick, &mut figures)?,
+            "sign" => sign::run(&work.join("sign"), cli.quick, &mut figures)?,
             "oci" => oci::run(&work.join("oci"), cli.quick, &mut figures)?,
-            other => return Err(format!("unknown part `{other}` (use p1, p2, p3, p4, oci)")),
+            other => {
+                return Err(format!(
+                    "unknown part `{other}` (use p1, p2, p3, p4, oci, sign)"
+                ));
+            }
         }
         eprintln!("[{part} done in {:.0?}]", started.elapsed());
     }
