@@ -243,6 +243,15 @@ impl RegistryClient {
         bytes: &[u8],
     ) -> Result<(), ServiceError> {
         let doing = format!("tagging {repo}:{reference}");
+        if !reference.starts_with("sha256:") && !is_valid_tag(reference) {
+            return Err(ServiceError::new(
+                ServiceErrorKind::Protocol,
+                doing,
+                format!(
+                    "`{reference}` is not a valid OCI tag (letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, at most 128 characters)"
+                ),
+            ));
+        }
         let url = self.transport.url(repo, &["manifests", reference]);
         let timeout = self.transport.request_timeout;
         let content_type = HeaderValue::from_str(media_type).map_err(|_| {
@@ -326,6 +335,16 @@ impl RegistryClient {
             )
             .await
     }
+}
+
+/// The distribution spec's tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let mut bytes = tag.bytes();
+    bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphanumeric() || first == b'_')
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// Where a blob's bytes come from.
@@ -488,5 +507,27 @@ impl Registry for RegistryClient {
             self.put_manifest(repo, tag, &media_type, &bytes).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_distribution_grammar() {
+        for good in [
+            "latest",
+            "1.0",
+            "sha256.0123abcd",
+            "_x",
+            "v1-arm64",
+            &"a".repeat(128),
+        ] {
+            assert!(is_valid_tag(good), "{good}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", "a+b", &"a".repeat(129)] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
     }
 }

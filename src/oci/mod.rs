@@ -33,7 +33,7 @@ pub use artifact::{
     CREATED, EMPTY_CONFIG, OCI_MANIFEST, REVISION, SIF_CONFIG, SIF_LAYER, SOURCE, SifArtifact,
     TITLE,
 };
-pub use client::{ClientOptions, RegistryClient, file_digest};
+pub use client::{ClientOptions, RegistryClient, file_digest, is_valid_tag};
 pub use credentials::{
     Credential, CredentialError, CredentialSources, EnvLookup, Secret, registry_env_prefix,
 };
