@@ -5,12 +5,13 @@
 //!
 //! A mirror holds each architecture's SIF under its own tags (say `1.0` for the default
 //! architecture and `1.0-arm64` for another), never an image index. `singularity pull
-//! oras://` reads one manifest whose single layer is the SIF. SingularityCE 4 would resolve
-//! an index by the host's platform (go-containerregistry's `remote.Image` with
-//! `WithPlatform`), but Apptainer's pull calls `remote.Image` without a platform, and
-//! go-containerregistry then picks linux/amd64 from an index whatever the host is: an arm64
-//! user would silently get the amd64 image. A plain manifest per tag is what every client
-//! pulls correctly, and the tag says which architecture it holds.
+//! oras://` reads one manifest whose single layer is the SIF (SingularityCE's and Apptainer's
+//! `internal/pkg/client/oras`). SingularityCE 4 would resolve an index by the host's
+//! platform (go-containerregistry's `remote.Image` with `WithPlatform`), but Apptainer
+//! releases whose pull calls `remote.Image` without a platform get linux/amd64 from an
+//! index whatever the host is: an arm64 user would silently receive the amd64 image. A
+//! plain manifest per tag is pulled correctly by every release, and the tag says which
+//! architecture it holds.
 //!
 //! # Why the client is written here, not `oci-client`
 //!
