@@ -8,6 +8,7 @@ tool (
 )
 
 require (
+	github.com/ProtonMail/go-crypto v1.4.1
 	github.com/blang/semver/v4 v4.0.0
 	github.com/sylabs/json-resp v0.9.5
 	github.com/sylabs/scs-key-client v0.7.7
@@ -21,7 +22,6 @@ require (
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.4.0 // indirect
 	github.com/Masterminds/sprig/v3 v3.3.0 // indirect
-	github.com/ProtonMail/go-crypto v1.4.1 // indirect
 	github.com/ccoveille/go-safecast v1.6.0 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
 	github.com/containers/image/v5 v5.34.2 // indirect

@@ -68,13 +68,13 @@ pub fn run(settings: &Settings, args: &SignArgs, out: &mut Output<'_>) -> io::Re
             writeln!(
                 out.stdout,
                 "signed {} with key {} (signature {})",
-                image.display(),
+                args.image.display(),
                 signed.fingerprint,
                 objects.join(", ")
             )?;
         }
         Format::Json => out.json(&SignedJson {
-            file: image.display().to_string(),
+            file: args.image.display().to_string(),
             fingerprint: &signed.fingerprint,
             signatures: signed
                 .signatures

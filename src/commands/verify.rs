@@ -50,12 +50,23 @@ pub fn run(settings: &Settings, args: &VerifyArgs, out: &mut Output<'_>) -> io::
             }
         }
     }
-    let images: Vec<PathBuf> = args
+    let images: Vec<ImageFile> = args
         .images
         .iter()
-        .map(|image| settings.base_dir().join(image))
+        .map(|image| ImageFile {
+            label: image.display().to_string(),
+            path: settings.base_dir().join(image),
+        })
         .collect();
     verify_images(&images, &mut keys, args.format, out)
+}
+
+/// An image to verify: where it is, and how reports name it (as the user gave it, or the
+/// target it was pulled for).
+#[derive(Debug, Clone)]
+pub struct ImageFile {
+    pub label: String,
+    pub path: PathBuf,
 }
 
 /// Reads every public key of an armored file (a private key gives its public part).
@@ -83,7 +94,7 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, Box<Diagnostic>> 
 /// when all verify, [`NOT_VERIFIED`] when one does not, `BAD_INPUT` when one is not a SIF
 /// at all (or cannot be read).
 pub fn verify_images(
-    images: &[PathBuf],
+    images: &[ImageFile],
     keys: &mut dyn KeySource,
     format: Format,
     out: &mut Output<'_>,
@@ -91,8 +102,8 @@ pub fn verify_images(
     let mut code = exit::SUCCESS;
     let mut reports = Vec::with_capacity(images.len());
     for image in images {
-        let shown = image.display().to_string();
-        match integrity::verify_file(image, keys) {
+        let shown = image.label.clone();
+        match integrity::verify_file(&image.path, keys) {
             Ok(signatures) => {
                 let signers: Vec<String> = signatures.into_iter().map(|s| s.fingerprint).collect();
                 if matches!(format, Format::Text) {

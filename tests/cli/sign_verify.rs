@@ -118,9 +118,18 @@ fn verify_says_which_image_fails_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let unsigned = emulated_image(dir.path(), "unsigned.sif");
     let signed = emulated_image(dir.path(), "signed.sif");
-    sign(dir.path(), &signed, &keys.path("key.asc"))
+    let run = Sifbake::new(dir.path())
+        .args(["sign", "signed.sif", "--key"])
+        .arg(keys.path("key.asc"))
         .run()
         .expect_code(0);
+    assert_eq!(
+        run.stdout(),
+        format!(
+            "signed signed.sif with key {} (signature object 4 for group 1)\n",
+            keys.fingerprint
+        )
+    );
 
     let run = verify(dir.path(), &[&signed, &unsigned], &[&keys.path("pub.asc")])
         .run()
