@@ -27,6 +27,8 @@ mod failure;
 #[cfg(test)]
 mod memory;
 mod reference;
+#[cfg(test)]
+mod reference_proptests;
 mod registry;
 mod transport;
 
