@@ -104,6 +104,13 @@ pub const SIFBAKE_REGISTRY_PASSWORD: &str = "SIFBAKE_REGISTRY_PASSWORD";
 /// The directory holding Docker's `config.json` (default `~/.docker`), where `docker login`
 /// and `oras login` keep registry credentials.
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// GitLab CI's container registry (`host[:port]`): a mirror there uses the job's
+/// [`CI_REGISTRY_USER`] and [`CI_REGISTRY_PASSWORD`] with no setup.
+pub const CI_REGISTRY: &str = "CI_REGISTRY";
+/// The user GitLab CI gives a job for its container registry.
+pub const CI_REGISTRY_USER: &str = "CI_REGISTRY_USER";
+/// The job's password for GitLab's container registry.
+pub const CI_REGISTRY_PASSWORD: &str = "CI_REGISTRY_PASSWORD";
 
 /// Variables that hold secrets: never kept in the settings snapshot, never printed. The
 /// token is read once, where it is wrapped in a type that cannot print it.
@@ -112,6 +119,7 @@ pub const SECRETS: &[&str] = &[
     SYLABS_TOKEN,
     SIFBAKE_GITHUB_TOKEN,
     SIFBAKE_REGISTRY_PASSWORD,
+    CI_REGISTRY_PASSWORD,
 ];
 
 /// Every variable above, for tests that must run with none of them set.
@@ -164,4 +172,7 @@ pub const ALL: &[&str] = &[
     SIFBAKE_REGISTRY_USERNAME,
     SIFBAKE_REGISTRY_PASSWORD,
     DOCKER_CONFIG,
+    CI_REGISTRY,
+    CI_REGISTRY_USER,
+    CI_REGISTRY_PASSWORD,
 ];

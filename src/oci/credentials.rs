@@ -11,7 +11,9 @@
 //!    as `docker login` and `oras login` write it: the registry's `credHelpers` entry, else
 //!    its `auths` entry (`auth` = base64 of `user:password`, or `username`/`password`),
 //!    else the `credsStore` helper. A helper is run as `docker-credential-<name> get`.
-//! 4. For `ghcr.io` only, the GitHub token the caller passes (the Action's `github-token`
+//! 4. In GitLab CI, for the project's registry (`CI_REGISTRY`) only, the job's
+//!    `CI_REGISTRY_USER` and `CI_REGISTRY_PASSWORD`: no setup needed.
+//! 5. For `ghcr.io` only, the GitHub token the caller passes (the Action's `github-token`
 //!    with `packages: write`).
 //!
 //! A pair with only one half set is an error naming the missing variable: silently falling
@@ -137,7 +139,7 @@ impl CredentialSources {
     /// Every secret these sources can hand out that is known without running a helper:
     /// what error messages from a registry must be masked against.
     pub fn known_secrets(&self) -> Vec<String> {
-        let mut secrets: Vec<String> = [env::SIFBAKE_REGISTRY_PASSWORD]
+        let mut secrets: Vec<String> = [env::SIFBAKE_REGISTRY_PASSWORD, env::CI_REGISTRY_PASSWORD]
             .iter()
             .filter_map(|name| (self.env)(name))
             .collect();
@@ -163,6 +165,11 @@ impl CredentialSources {
         }
         if let Some(path) = &self.docker_config
             && let Some(found) = docker_config_lookup(path, registry)?
+        {
+            return Ok(Some(found));
+        }
+        if (self.env)(env::CI_REGISTRY).is_some_and(|ci| ci.eq_ignore_ascii_case(registry))
+            && let Some(found) = self.env_pair(env::CI_REGISTRY_USER, env::CI_REGISTRY_PASSWORD)?
         {
             return Ok(Some(found));
         }
@@ -514,6 +521,20 @@ mod tests {
                 .contains("`docker-credential-sifbake-test-missing` cannot be run"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn gitlab_job_credentials_only_for_the_project_registry() {
+        let sources = sources(&[
+            ("CI_REGISTRY", "registry.gitlab.com"),
+            ("CI_REGISTRY_USER", "gitlab-ci-token"),
+            ("CI_REGISTRY_PASSWORD", "glcbt-x"),
+        ]);
+        let found = sources.lookup("registry.gitlab.com").unwrap().unwrap();
+        assert_eq!(found.username, "gitlab-ci-token");
+        assert_eq!(found.source, "CI_REGISTRY_PASSWORD");
+        assert_eq!(sources.lookup("ghcr.io").unwrap(), None);
+        assert!(sources.known_secrets().contains(&"glcbt-x".to_owned()));
     }
 
     #[test]
