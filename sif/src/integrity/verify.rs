@@ -12,6 +12,10 @@ use super::{Digest, ImageMetadata};
 use crate::format::{DATA_SIGNATURE, Descriptor, FormatError, GROUP_MASK, Sif};
 use crate::keys::{PublicKey, hex_upper};
 
+/// The largest signature object read (a real one is under 4 KiB for an RSA 4096 key and a
+/// few objects).
+const MAX_SIGNATURE_SIZE: i64 = 16 << 20;
+
 /// Where verification finds the public key of a signer, by fingerprint (40 upper-case hex).
 ///
 /// A slice of keys is one; a keystore client (fetching by fingerprint) is another.
@@ -143,6 +147,13 @@ fn verify_signature<R: Read + Seek>(
     keys: &mut dyn KeySource,
 ) -> Result<String, VerifyError> {
     let bad = |reason: String| VerifyError::BadSignature { id: sig.id, reason };
+    // A clear-signed metadata message is a few KiB; refuse to load a huge object as one.
+    if sig.size > MAX_SIGNATURE_SIZE {
+        return Err(bad(format!(
+            "it is {} bytes, too large for a signature",
+            sig.size
+        )));
+    }
     let mut data = vec![0; sig.size as usize];
     reader.seek(SeekFrom::Start(sig.offset as u64))?;
     reader.read_exact(&mut data)?;
@@ -206,11 +217,9 @@ fn check_metadata<R: Read + Seek>(
         }
     }
     for m in &metadata.objects {
-        if !objects.iter().any(|d| d.id == m.relative_id + min_id) {
-            return Err(VerifyError::SignedObjectMissing {
-                id: m.relative_id + min_id,
-                group,
-            });
+        let id = m.relative_id.saturating_add(min_id);
+        if !objects.iter().any(|d| d.id == id) {
+            return Err(VerifyError::SignedObjectMissing { id, group });
         }
     }
     let header = &metadata.header.digest;
