@@ -176,6 +176,11 @@ pub struct BuiltImage {
 
 /// Why a job failed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+    /// The fingerprint of the key that signed it, when this run signed it (a retagged
+    /// image of a signed target was signed by the run that built it: `sifbake verify`
+    /// checks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FailReason {
     /// The build finished without an image (`imageSize` 0): the log says why.
@@ -216,6 +221,18 @@ pub enum FailReason {
 
 /// Why a job did not run.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+    /// A signed target's built image could not be brought back to sign (the library failed,
+    /// or the file was not the image built); nothing was tagged.
+    SignDownload { image: String, error: String },
+    /// The built image could not be signed (not a SIF sifbake can sign, no free descriptor
+    /// slot); nothing was tagged.
+    Signing { image: String, error: String },
+    /// The library did not take the signed image; nothing was tagged.
+    SignedUpload {
+        container: String,
+        arch: String,
+        error: String,
+    },
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SkipReason {
     /// The run was cancelled before the job started.
@@ -243,6 +260,10 @@ pub enum RetryWhat {
 
 /// A service error as data, for events and summaries.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+    /// Downloading the built image to sign it (safe: a read).
+    DownloadImage,
+    /// Uploading the signed image (safe: the library keeps one image per file hash).
+    UploadImage,
 pub struct ServiceFault {
     pub kind: FaultKind,
     /// What failed, as a lowercase fragment ("submitting the build").

@@ -449,6 +449,9 @@ impl Fetch<'_> {
     /// Copies a response body into the file from `offset`, at most `limit` bytes; returns
     /// the bytes written, with the error that stopped the body early, if any. The outer
     /// `Err` is a local file error.
+    ///
+    /// Two buffers: while one is written on a blocking thread, the next fills from the
+    /// socket, so receiving never waits for the disk.
     async fn copy(
         &self,
         response: reqwest::Response,
@@ -457,32 +460,46 @@ impl Fetch<'_> {
     ) -> Result<Result<u64, (u64, ServiceError)>, TransferError> {
         let mut body = response.bytes_stream();
         let mut buffer = Vec::with_capacity(IO_BUFFER);
-        let mut written = 0_u64;
+        let mut spare = Vec::with_capacity(IO_BUFFER);
+        let mut in_flight: Option<PendingWrite> = None;
+        // Bytes handed to writes, and bytes known written.
+        let (mut queued, mut written) = (0_u64, 0_u64);
         loop {
             let chunk = body.next().await;
-            let end = match &chunk {
-                Some(Ok(_)) => false,
-                Some(Err(_)) | None => true,
-            };
+            let end = !matches!(chunk, Some(Ok(_)));
+            let mut overflow = false;
             if let Some(Ok(bytes)) = &chunk {
-                if written + (buffer.len() + bytes.len()) as u64 > limit {
-                    self.flush(&mut buffer, offset + written).await?;
-                    let error = self.error(
-                        ServiceErrorKind::Protocol,
-                        format!("the server sent more than the {limit} bytes asked for"),
-                    );
-                    return Ok(Err((written, error)));
+                overflow = queued + (buffer.len() + bytes.len()) as u64 > limit;
+                if !overflow {
+                    buffer.extend_from_slice(bytes);
                 }
-                buffer.extend_from_slice(bytes);
             }
-            if buffer.len() >= IO_BUFFER || (end && !buffer.is_empty()) {
-                written += self.flush(&mut buffer, offset + written).await?;
+            if buffer.len() >= IO_BUFFER || ((end || overflow) && !buffer.is_empty()) {
+                if let Some(pending) = in_flight.take() {
+                    let (data, length) = self.settle(pending).await?;
+                    written += length;
+                    spare = data;
+                }
+                spare.clear();
+                let data = std::mem::replace(&mut buffer, std::mem::take(&mut spare));
+                queued += data.len() as u64;
+                in_flight = Some(self.start_write(data, offset + queued));
+            }
+            if end || overflow {
+                if let Some(pending) = in_flight.take() {
+                    written += self.settle(pending).await?.1;
+                }
+            }
+            if overflow {
+                let error = self.error(
+                    ServiceErrorKind::Protocol,
+                    format!("the server sent more than the {limit} bytes asked for"),
+                );
+                return Ok(Err((written, error)));
             }
             match chunk {
                 Some(Ok(_)) => {}
-                Some(Err(error)) => {
-                    return Ok(Err((written, self.body_error(&error))));
-                }
+                Some(Err(error)) => return Ok(Err((written, self.body_error(&error)))),
                 None if written < limit && limit != u64::MAX => {
                     let error = self.error(
                         ServiceErrorKind::Timeout,
@@ -495,23 +512,32 @@ impl Fetch<'_> {
         }
     }
 
-    /// Writes the buffer at `offset` on a blocking thread and empties it; returns its length.
-    async fn flush(&self, buffer: &mut Vec<u8>, offset: u64) -> Result<u64, TransferError> {
-        let data = std::mem::take(buffer);
+    /// Starts writing `data` so that it ends at `end` (on a blocking thread).
+    fn start_write(&self, data: Vec<u8>, end: u64) -> PendingWrite {
         let file = Arc::clone(&self.file);
-        let (data, result) = tokio::task::spawn_blocking(move || {
-            let result = file.write_all_at(&data, offset);
+        let start = end - data.len() as u64;
+        let task = tokio::task::spawn_blocking(move || {
+            let result = file.write_all_at(&data, start);
             (data, result)
-        })
-        .await
-        .map_err(|error| {
+        });
+        PendingWrite { task, start }
+    }
+
+    /// Waits for a write; reports its range to the hashing pipeline; returns the buffer and
+    /// its length.
+    async fn settle(&self, pending: PendingWrite) -> Result<(Vec<u8>, u64), TransferError> {
+        let (data, result) = pending.task.await.map_err(|error| {
             TransferError::file("cannot write", self.destination, io::Error::other(error))
         })?;
-        let length = data.len() as u64;
         result.map_err(|error| TransferError::file("cannot write", self.destination, error))?;
-        self.pipeline.written(offset..offset + length);
-        *buffer = data;
-        buffer.clear();
-        Ok(length)
+        let length = data.len() as u64;
+        self.pipeline.written(pending.start..pending.start + length);
+        Ok((data, length))
     }
+}
+
+/// A buffer being written to the file.
+struct PendingWrite {
+    task: tokio::task::JoinHandle<(Vec<u8>, io::Result<()>)>,
+    start: u64,
 }

@@ -40,12 +40,13 @@ pub struct TransferOptions {
 }
 
 impl Default for TransferOptions {
-    /// 4 streams of 8 MiB parts: on loopback and on a fast link as quick as one stream can
-    /// get (BENCHMARKS.md, "Image transfer"), with at most a few MiB of buffers.
+    /// 3 streams of 16 MiB parts: SingularityCE's concurrency, with parts large enough that
+    /// a 1 GiB image is 64 requests. On loopback one stream is as fast; more streams only
+    /// cost CPU there (BENCHMARKS.md, "Transfer"), while a distant object store needs them.
     fn default() -> Self {
         TransferOptions {
-            download_streams: 4,
-            download_part_size: 8 << 20,
+            download_streams: 3,
+            download_part_size: 16 << 20,
             upload_streams: 2,
         }
     }
