@@ -441,6 +441,8 @@ pub fn exit_code(summary: &RunSummary) -> u8 {
                 FailReason::Service { .. }
                     | FailReason::Tagging { .. }
                     | FailReason::LibraryMismatch { .. }
+                    | FailReason::SignDownload { .. }
+                    | FailReason::SignedUpload { .. }
             )
         }
         Outcome::TimedOut { .. } => false,

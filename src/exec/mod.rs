@@ -11,6 +11,7 @@ mod options;
 pub mod pin;
 mod retry;
 mod runner;
+mod sign;
 mod summary;
 mod tagging;
 
@@ -24,4 +25,5 @@ pub use job::{
     jobs,
 };
 pub use options::{ExecOptions, PollPolicy, RetryPolicy};
+pub use sign::Signer;
 pub use summary::{JobResult, RunSummary};

@@ -39,6 +39,9 @@ pub struct ExecOptions {
     /// source, created, ...). Added after the input digest was taken, so they never make an
     /// image look changed.
     pub labels: Vec<(String, String)>,
+    /// The key that signs each signed target's images, by target name. A published job of
+    /// such a target builds ephemeral and tags only the signed upload (`sign.rs`).
+    pub signers: std::collections::HashMap<String, std::sync::Arc<super::sign::Signer>>,
 }
 
 impl ExecOptions {
@@ -62,6 +65,7 @@ impl ExecOptions {
             cleanup_timeout: Duration::from_secs(5),
             redactor: Redactor::default(),
             labels: Vec::new(),
+            signers: std::collections::HashMap::new(),
         }
     }
 }

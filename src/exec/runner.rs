@@ -210,10 +210,12 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
         Some((digest, directory)) => (Some(digest), Some(directory.display().to_string())),
         None => (None, None),
     };
+    // A signed image is published by this job itself once signed: the builder's unsigned
+    // output stays ephemeral, so no tag can ever name it.
+    let signer = signer(shared, job);
     let request = BuildRequest {
         definition,
-        library_ref: job
-            .publish
+        library_ref: (job.publish && signer.is_none())
             .then(|| job.container.with_tags(vec![job.digest_tag.clone()])),
         library_url: shared.options.library_url.clone(),
         arch: job.arch.clone(),
@@ -285,6 +287,7 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
                 path: info.library_ref.as_deref().and_then(pin::library_path),
                 hash: info.image_checksum,
                 size: info.image_size,
+                signed_by: None,
             },
             build_id,
             duration,
@@ -292,7 +295,10 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             log_complete,
         });
     }
-    let (mut image, mut found) = publish(shared, job, &info).await?;
+    let (mut image, mut found) = match &signer {
+        Some(signer) => super::sign::sign_and_upload(shared, job, signer, &info).await?,
+        None => publish(shared, job, &info).await?,
+    };
     // A run that pushed the same inputs after this one holds the digest tag now: every tag
     // goes to that image, so the tags of one commit never name two images.
     if let Some(other) = tagging::adoptable(shared, job, Some(&found.id)).await {
@@ -300,6 +306,7 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             path: Some(job.container.path()),
             hash: Some(other.hash.clone()),
             size: other.size,
+            signed_by: None,
         };
         found = other;
     }
@@ -496,6 +503,7 @@ async fn publish<B: BuildService, L: Library>(
         path: Some(job.container.path()),
         hash: Some(image.hash.clone()),
         size: image.size,
+        signed_by: None,
     };
     Ok((built, image))
 }
@@ -511,6 +519,7 @@ async fn retag<B: BuildService, L: Library + 'static>(
             path: Some(job.container.path()),
             hash: Some(image.hash.clone()),
             size: image.size,
+            signed_by: None,
         },
         tags: if job.publish {
             job.tags.clone()
@@ -519,6 +528,15 @@ async fn retag<B: BuildService, L: Library + 'static>(
         },
     };
     tagging::tag(shared, job, &progress.tags, image.clone(), done).await
+}
+
+/// The key that signs the job's image: published jobs of a signed target only (an
+/// ephemeral image gets no tag, so there is nothing to protect).
+fn signer<B, L>(shared: &Shared<B, L>, job: &Job) -> Option<Arc<super::sign::Signer>> {
+    if !job.publish {
+        return None;
+    }
+    shared.options.signers.get(&job.target).cloned()
 }
 
 /// Returns a fault for a clean-up call that got no answer in time.

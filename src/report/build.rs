@@ -417,6 +417,9 @@ impl<'a> BuildReporter<'a> {
                     human_bytes(image.size),
                     seconds(*duration)
                 );
+                if let Some(key) = &image.signed_by {
+                    text.push_str(&format!(", signed by {key}"));
+                }
                 if tags.is_empty() {
                     text.push_str(", not published (ephemeral)");
                     if let Some(path) = &image.path {
@@ -530,6 +533,19 @@ pub fn fail_reason(reason: &FailReason) -> String {
             fault(error),
             set.join(", ")
         ),
+        FailReason::SignDownload { image, error } => format!(
+            "cannot download the built image {image} to sign it: {error}; no tag was set, run the build again"
+        ),
+        FailReason::Signing { image, error } => format!(
+            "cannot sign the built image {image}: {error}; no tag was set, check that the target builds a SIF image"
+        ),
+        FailReason::SignedUpload {
+            container,
+            arch,
+            error,
+        } => format!(
+            "the library did not take the signed image for {container} ({arch}): {error}; no tag was set, check the token's write access and run the build again"
+        ),
     }
 }
 
@@ -571,6 +587,8 @@ fn retry_what(what: RetryWhat) -> &'static str {
         RetryWhat::Status => "reading the build's status",
         RetryWhat::FindImage => "looking up the image",
         RetryWhat::SetTags => "setting tags",
+        RetryWhat::DownloadImage => "downloading the image to sign",
+        RetryWhat::UploadImage => "uploading the signed image",
     }
 }
 

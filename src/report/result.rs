@@ -307,6 +307,7 @@ pub(crate) mod tests {
                 path: Some(path.to_owned()),
                 hash: Some(hash.to_owned()),
                 size: 37_016,
+                signed_by: None,
             }),
             build_id: (status == "built").then(|| "6b028fb8aad29b39db5bdbfc".to_owned()),
             duration_seconds: if status == "unchanged" { 0.0 } else { 2.0 },

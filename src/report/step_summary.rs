@@ -227,8 +227,13 @@ pub fn write_result(
                 }
                 None => "—".to_owned(),
             };
+            let signed = image
+                .image
+                .as_ref()
+                .and_then(|i| i.signed_by.as_deref())
+                .map_or(String::new(), |key| format!(", signed by {}", code(key)));
             text.row(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {pull} |",
+                "| {} | {} | {}{signed} | {} | {} | {} | {} | {pull} |",
                 cell(&target.name),
                 cell(&image.arch),
                 status(image),

@@ -27,6 +27,7 @@ fn built(tags: &[&str]) -> Outcome {
             path: Some("acme/tools/base".into()),
             hash: Some(format!("sha256.{}", "ab".repeat(32))),
             size: 32_900,
+            signed_by: None,
         },
         build_id: "b1".into(),
         duration: Duration::from_secs(12),
