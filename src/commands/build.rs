@@ -2,6 +2,7 @@
 //! in parallel and in dependency order, on the remote build service (or the emulator).
 
 mod lookup;
+pub(super) mod mirrors;
 pub(super) mod provenance;
 mod pull;
 mod signals;
@@ -261,6 +262,18 @@ async fn build_with(
         reports.diagnostics(out, &missing)?;
         return Ok(exit::BUILD_FAILED);
     }
+    // Ephemeral runs (pull requests) mirror nothing, as they tag nothing.
+    let registries = match publish {
+        Publish::Push => mirrors::registries(&plan),
+        _ => Default::default(),
+    };
+    let mirror_setup = match mirrors::prepare(settings, &args.remote, &registries) {
+        Ok(setup) => setup,
+        Err(diagnostics) => {
+            reports.diagnostics(out, &diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     if args.dry_run {
         writeln!(
             out.stderr,
@@ -290,7 +303,15 @@ async fn build_with(
     };
     options.fail_fast = args.fail_fast;
     options.library_url = Some(services.library_url.clone());
-    options.redactor = Redactor::new(services.token.iter().map(Token::expose));
+    let registry_secrets = mirror_setup.as_ref().map(|s| s.secrets.clone());
+    options.redactor = Redactor::new(
+        services
+            .token
+            .iter()
+            .map(Token::expose)
+            .chain(registry_secrets.iter().flatten().map(String::as_str)),
+    );
+    options.registry = mirror_setup.map(mirrors::MirrorSetup::into_client);
     options.labels = provenance::labels(settings, &plan.context, &project.manifest.root);
     options.cancel = context.cancel.clone();
 
@@ -431,8 +452,14 @@ pub async fn report_events(
 /// Maps a finished run to its exit code: 1 when a build failed, 3 when only service calls
 /// failed (nothing wrong with the definitions), 0 otherwise.
 pub fn exit_code(summary: &RunSummary) -> u8 {
+    // A mirror that failed leaves the library as it should be: a service failure (3),
+    // unless a build failure's 1 applies.
     if !summary.any_failed() {
-        return exit::SUCCESS;
+        return if summary.any_mirror_failed() {
+            exit::SERVICE
+        } else {
+            exit::SUCCESS
+        };
     }
     let only_service = summary.jobs.iter().all(|job| match &job.outcome {
         Outcome::Failed { reason } => {
@@ -530,6 +557,7 @@ async fn finish(
         Format::Text => {
             if let Some(summary) = summary {
                 write_summary(out.stdout, summary, &document)?;
+                crate::report::mirrors::write_text(out.stdout, &document)?;
             }
             let unchanged = plan
                 .targets

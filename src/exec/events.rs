@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::scs::{ServiceError, ServiceErrorKind};
 
 use super::job::JobId;
+use super::mirror::MirrorResult;
 use super::pin::PinError;
 
 /// One thing that happened during a run, and when.
@@ -80,6 +81,9 @@ pub enum EventKind {
         digest: String,
         error: Option<ServiceFault>,
     },
+    /// A mirror of a job's image was brought up to date, or failed (after the job ended:
+    /// mirroring runs beside the other jobs).
+    Mirrored { job: JobId, mirror: MirrorResult },
     /// A job ended. Every job gets exactly one, started or not.
     JobFinished {
         job: JobId,

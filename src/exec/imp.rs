@@ -16,6 +16,7 @@ use super::events::{
     BuiltImage, Counts, Emitter, Event, EventKind, FailReason, Outcome, SkipReason,
 };
 use super::job::{BaseImage, Job, JobId};
+use super::mirror::Mirroring;
 use super::options::ExecOptions;
 use super::pin::PinSource;
 use super::runner::{Shared, TaskResult, run_job};
@@ -47,6 +48,7 @@ where
         emitter: emitter.clone(),
         stop: options.cancel.child_token(),
         slots: Arc::new(Semaphore::new(parallel)),
+        mirrors: Mirroring::new(),
     });
     let jobs: Vec<Arc<Job>> = jobs.into_iter().map(Arc::new).collect();
     emitter.emit(EventKind::RunStarted {
@@ -147,6 +149,7 @@ where
         }
     }
 
+    let mut mirrored = shared.mirrors.finish().await;
     let results: Vec<JobResult> = scheduler
         .states
         .into_iter()
@@ -159,6 +162,7 @@ where
                 kind: job.kind(),
                 outcome,
                 duration,
+                mirrors: mirrored.remove(&job.id).unwrap_or_default(),
             }),
             State::Pending | State::Running => None,
         })

@@ -111,6 +111,11 @@ pub struct Job {
     pub adopt: bool,
     /// The target's own `%labels` (the manifest's `labels:`), part of its input digest.
     pub labels: Vec<(String, String)>,
+    /// The OCI repositories the image also goes to once tagged (none when not publishing).
+    pub mirrors: Vec<crate::oci::RepositoryRef>,
+    /// The architecture a mirror's tags end with (`1.0-arm64`): every one but the target's
+    /// first, whose tags are the library's (see `crate::oci` on several architectures).
+    pub mirror_arch_suffix: Option<String>,
 }
 
 impl Job {
@@ -260,6 +265,13 @@ pub fn jobs(request: &JobsRequest<'_>) -> Result<Vec<Job>, JobsError> {
                 .iter()
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
+            mirrors: if request.publish {
+                target.mirrors.clone()
+            } else {
+                Vec::new()
+            },
+            mirror_arch_suffix: (target.arch.first() != Some(&image.arch))
+                .then(|| image.arch.clone()),
         });
     }
     Ok(jobs)

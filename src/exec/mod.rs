@@ -7,6 +7,7 @@
 mod events;
 mod imp;
 mod job;
+mod mirror;
 mod options;
 pub mod pin;
 mod retry;
@@ -23,6 +24,10 @@ pub use imp::execute;
 pub use job::{
     Base, BaseImage, ContextSource, Job, JobAction, JobId, JobsError, JobsRequest, KnownImages,
     jobs,
+};
+pub use mirror::{
+    MirrorAction, MirrorClient, MirrorRegistry, MirrorResult, PARALLEL_MIRRORS, RegistryFuture,
+    mirror_tag,
 };
 pub use options::{ExecOptions, PollPolicy, RetryPolicy};
 pub use sign::Signer;

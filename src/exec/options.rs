@@ -39,6 +39,8 @@ pub struct ExecOptions {
     /// source, created, ...). Added after the input digest was taken, so they never make an
     /// image look changed.
     pub labels: Vec<(String, String)>,
+    /// The registry client mirrors are pushed with; without one, nothing is mirrored.
+    pub registry: Option<super::mirror::MirrorClient>,
     /// The key that signs each signed target's images, by target name. A published job of
     /// such a target builds ephemeral and tags only the signed upload (`sign.rs`).
     pub signers: std::collections::HashMap<String, std::sync::Arc<super::sign::Signer>>,
@@ -65,6 +67,7 @@ impl ExecOptions {
             cleanup_timeout: Duration::from_secs(5),
             redactor: Redactor::default(),
             labels: Vec::new(),
+            registry: None,
             signers: std::collections::HashMap::new(),
         }
     }

@@ -39,6 +39,8 @@ pub(super) struct Shared<B, L> {
     pub stop: CancellationToken,
     /// One permit per build allowed in flight (`--jobs`).
     pub slots: Arc<Semaphore>,
+    /// The mirror steps started so far.
+    pub mirrors: super::mirror::Mirroring,
 }
 
 /// How a job's task ended.
@@ -159,6 +161,7 @@ pub(super) async fn run_job<B: BuildService + 'static, L: Library + 'static>(
             tags: progress.tags.set(),
         },
     };
+    super::mirror::Mirroring::start(&shared, &job, &outcome);
     TaskResult::Finished {
         outcome,
         duration: started.elapsed(),

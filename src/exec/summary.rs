@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::events::{BuiltImage, Counts, JobKind, Outcome, seconds};
 use super::job::JobId;
+use super::mirror::MirrorResult;
 
 /// How one job ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -18,6 +19,10 @@ pub struct JobResult {
     /// Time from the job's start to its end (zero when it never started).
     #[serde(serialize_with = "seconds")]
     pub duration: Duration,
+    /// The image's mirrors, each pushed, tagged or failed (none when it has no mirrors or
+    /// did not succeed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<MirrorResult>,
 }
 
 impl JobResult {
@@ -44,6 +49,14 @@ impl RunSummary {
     /// because of it are its consequences, not further failures).
     pub fn any_failed(&self) -> bool {
         self.counts.failed + self.counts.timed_out > 0
+    }
+
+    /// Returns true if and only if a mirror of an image failed.
+    pub fn any_mirror_failed(&self) -> bool {
+        self.jobs
+            .iter()
+            .flat_map(|job| &job.mirrors)
+            .any(MirrorResult::failed)
     }
 
     /// Returns true if and only if the caller cancelled the run.

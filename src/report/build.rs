@@ -273,6 +273,11 @@ impl<'a> BuildReporter<'a> {
                     )?;
                 }
             }
+            EventKind::Mirrored { job, mirror } => {
+                if self.verbosity >= 0 || mirror.failed() {
+                    self.line(at, Some(*job), &super::mirrors::describe(mirror))?;
+                }
+            }
             EventKind::JobFinished { job, outcome, .. } => {
                 self.finished(at, *job, outcome)?;
             }

@@ -6,6 +6,9 @@
 //! image of one architecture, so the ref is right for published and ephemeral images alike,
 //! and a later push of the same tag cannot change what it names. The tags are in the result
 //! document for those who want them.
+//!
+//! Each OCI mirror an image reached follows its library ref, pinned the same way:
+//! `oras://registry/repository@sha256:<manifest digest>`.
 
 use crate::manifest::Publish;
 
@@ -47,6 +50,16 @@ pub fn built_refs(document: &ResultDocument<'_>) -> Vec<BuiltRef> {
                 reference: format!("{container}:{hash}"),
                 tags: image.tags.clone(),
             });
+            for mirror in &image.mirrors {
+                if let Some(reference) = mirror.by_digest() {
+                    refs.push(BuiltRef {
+                        target: target.name.clone(),
+                        arch: image.arch.clone(),
+                        reference,
+                        tags: mirror.tags.clone(),
+                    });
+                }
+            }
         }
     }
     refs
@@ -79,6 +92,35 @@ mod tests {
             ]
         );
         assert_eq!(refs[0].tags, ["main", "inputs-0123456789abcdef"]);
+    }
+
+    #[test]
+    fn mirrors_follow_their_library_ref_by_digest_and_failed_ones_are_left_out() {
+        use crate::exec::{FaultKind, MirrorAction, MirrorResult, ServiceFault};
+        let mut doc = document(Publish::Push);
+        let mut built = image("amd64", "built", Some(("acme/tools/base", "sha256.aa")));
+        let mirror = |registry: &str, failed: bool| MirrorResult {
+            reference: format!("oras://{registry}/acme/base"),
+            digest: Some("sha256:cd".into()),
+            tags: vec!["main".into()],
+            action: (!failed).then_some(MirrorAction::Pushed),
+            error: failed.then(|| ServiceFault {
+                kind: FaultKind::Connect,
+                doing: "x".into(),
+                detail: String::new(),
+                transient: true,
+            }),
+        };
+        built.mirrors = vec![mirror("ghcr.io", false), mirror("quay.io", true)];
+        doc.targets[0].images = vec![built];
+        let names: Vec<String> = built_refs(&doc).into_iter().map(|r| r.reference).collect();
+        assert_eq!(
+            names,
+            [
+                "library://acme/tools/base:sha256.aa",
+                "oras://ghcr.io/acme/base@sha256:cd"
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod junit;
 pub mod live;
 pub mod logs;
 pub mod metadata;
+pub mod mirrors;
 pub mod outputs;
 pub mod plan;
 pub mod plan_jobs;

@@ -6,7 +6,9 @@ use std::io;
 use serde::Serialize;
 
 use crate::context::RefContext;
-use crate::exec::{BuiltImage, Counts, FailReason, JobId, Outcome, RunSummary, SkipReason};
+use crate::exec::{
+    BuiltImage, Counts, FailReason, JobId, MirrorResult, Outcome, RunSummary, SkipReason,
+};
 use crate::manifest::Publish;
 use crate::plan::{Action, Plan};
 
@@ -72,6 +74,10 @@ pub struct ImageResult {
     pub duration_seconds: f64,
     /// Why it failed, was skipped, or was left unchanged.
     pub reason: Option<String>,
+    /// Its OCI mirrors: `ref`, `digest`, `tags`, `action` (`pushed`, `tagged`,
+    /// `up-to-date`) or `error`; left out when it has none or did not succeed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<MirrorResult>,
 }
 
 impl<'a> ResultDocument<'a> {
@@ -102,6 +108,7 @@ impl<'a> ResultDocument<'a> {
                             build_id: None,
                             duration_seconds: 0.0,
                             reason: None,
+                            mirrors: Vec::new(),
                         };
                         if image.action == Action::Skip {
                             result.status = "unchanged";
@@ -112,6 +119,7 @@ impl<'a> ResultDocument<'a> {
                             return result;
                         };
                         result.duration_seconds = job.duration.as_secs_f64();
+                        result.mirrors = job.mirrors.clone();
                         match &job.outcome {
                             Outcome::Built {
                                 image,
@@ -317,6 +325,7 @@ pub(crate) mod tests {
                 "unchanged" => Some("no input changed".to_owned()),
                 _ => None,
             },
+            mirrors: Vec::new(),
         }
     }
 }

@@ -272,6 +272,9 @@ pub fn write_result(
             text.row(line);
         }
     }
+    for line in super::mirrors::markdown(document).lines() {
+        text.row(line);
+    }
     out.write_all(text.finish("rows").as_bytes())
 }
 

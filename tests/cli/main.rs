@@ -43,6 +43,8 @@ mod manifest_keys;
 mod live_logs;
 /// The `tags`, `version` and `labels` outputs, on GitHub and in GitLab's dotenv.
 mod metadata_outputs;
+/// Mirrors to a real OCI registry: every tag pulled back by `oras`, re-runs push no file.
+mod mirrors;
 /// A service out for a while costs no build.
 mod outages;
 /// Reports and logs that cannot be written after the builds.

@@ -86,6 +86,8 @@ fn jobs(spec: &[(&str, &[&str])]) -> Vec<Job> {
                 // the tests of adoption turn it on.
                 adopt: false,
                 labels: Vec::new(),
+                mirrors: Vec::new(),
+                mirror_arch_suffix: None,
             }
         })
         .collect()

@@ -200,6 +200,7 @@ fn the_summary_table_has_a_row_per_image() {
                 kind: JobKind::Build,
                 outcome: built(&["main"]),
                 duration: Duration::from_secs(12),
+                mirrors: Vec::new(),
             },
             crate::exec::JobResult {
                 job: JobId(1),
@@ -210,6 +211,7 @@ fn the_summary_table_has_a_row_per_image() {
                     reason: SkipReason::Cancelled,
                 },
                 duration: Duration::ZERO,
+                mirrors: Vec::new(),
             },
         ],
         counts: Counts {
