@@ -150,11 +150,32 @@ async fn tag(
             return Ok(exit::BAD_INPUT);
         }
     };
+    // A retag reaches the mirrors too: an image missing there is pushed, without a build.
+    let registries = super::build::mirrors::registries(&plan);
+    let mirror_setup = match super::build::mirrors::prepare(settings, &args.remote, &registries) {
+        Ok(setup) => setup,
+        Err(diagnostics) => {
+            services.close().await;
+            reports.diagnostics(out, &diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let scratch = tempfile::Builder::new().prefix("sifbake-tag-").tempdir()?;
     let mut options = ExecOptions::new(scratch.path().to_path_buf());
     options.jobs = super::build::DEFAULT_MAX_JOBS;
     options.library_url = Some(services.library_url.clone());
-    options.redactor = Redactor::new(services.token.iter().map(Token::expose));
+    let registry_secrets = mirror_setup.as_ref().map(|s| s.secrets.clone());
+    options.redactor = Redactor::new(
+        services
+            .token
+            .iter()
+            .map(Token::expose)
+            .chain(registry_secrets.iter().flatten().map(String::as_str)),
+    );
+    options.registry = mirror_setup.map(super::build::mirrors::MirrorSetup::into_client);
+    // Nothing is built: the provenance is only the mirrors' annotations.
+    options.labels =
+        super::build::provenance::labels(settings, &plan.context, &project.manifest.root);
     let run = super::build::run_jobs(
         settings,
         out.stderr,
@@ -178,7 +199,10 @@ async fn tag(
     reports.forge(out, settings, &document).await?;
     match args.format {
         Format::Json => out.json(&document)?,
-        Format::Text => write_summary(out.stdout, &summary, &document)?,
+        Format::Text => {
+            write_summary(out.stdout, &summary, &document)?;
+            crate::report::mirrors::write_text(out.stdout, &document)?;
+        }
     }
     Ok(code)
 }
