@@ -3,6 +3,7 @@
 
 mod adoption;
 mod fake;
+mod mirrors;
 mod tagging;
 
 use std::path::PathBuf;
