@@ -19,13 +19,20 @@ const MASK: &str = "***";
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
     matcher: Option<Arc<AhoCorasick>>,
+    /// The secrets it masks, so that more can be added ([`Redactor::with`]).
+    secrets: Arc<[String]>,
 }
 
 impl Redactor {
     /// A redactor for these secrets; empty ones are ignored.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
+        let secrets: Arc<[String]> = secrets
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         let mut pieces: Vec<&str> = Vec::new();
-        for secret in secrets {
+        for secret in secrets.iter() {
             let bounds: Vec<usize> = secret
                 .char_indices()
                 .map(|(at, _)| at)
@@ -54,7 +61,15 @@ impl Redactor {
             .build(&pieces)
             .ok()
             .map(Arc::new);
-        Redactor { matcher }
+        Redactor {
+            matcher,
+            secrets: Arc::clone(&secrets),
+        }
+    }
+
+    /// This redactor's secrets and `more`.
+    pub fn with<'a>(&'a self, more: impl IntoIterator<Item = &'a str>) -> Redactor {
+        Redactor::new(self.secrets.iter().map(String::as_str).chain(more))
     }
 
     /// Returns `text` with every piece of a secret masked; borrowed when there is none.

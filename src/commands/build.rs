@@ -6,6 +6,7 @@ pub(super) mod mirrors;
 pub(super) mod provenance;
 mod pull;
 mod signals;
+mod signing;
 
 use std::io;
 use std::sync::Arc;
@@ -108,6 +109,24 @@ async fn build(
         return finish(settings, args, out, reports, run).await;
     }
 
+    // The signing keys before any request: a key that cannot sign stops the run here.
+    let signing = match signing::load(&project, &offline, publish, &signing::from_env) {
+        Ok(signing) => signing,
+        Err(diagnostics) => {
+            reports.diagnostics(out, &diagnostics)?;
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    if settings
+        .var(crate::context::vars::GITHUB_ACTIONS)
+        .as_deref()
+        == Some("true")
+    {
+        for secret in &signing.secrets {
+            super::reports::mask(out.stderr, secret)?;
+        }
+    }
+
     // From here on a signal cancels the run, and the result (marked cancelled) is still
     // written: while connecting and looking images up, and then during the builds.
     let cancel = CancellationToken::new();
@@ -136,6 +155,7 @@ async fn build(
         publish,
         signals: &signals,
         cancel,
+        signing: &signing,
     };
     let code = build_with(&context, out, reports, &offline, &services, &mut retries).await;
     services.close().await;
@@ -152,6 +172,8 @@ struct BuildContext<'a> {
     full_offline: &'a Plan,
     publish: Publish,
     signals: &'a signals::Signals,
+    /// The signing keys of the run's signed targets.
+    signing: &'a signing::Signing,
     cancel: CancellationToken,
 }
 
@@ -295,6 +317,20 @@ async fn build_with(
         .iter()
         .filter(|job| job.kind() == exec::JobKind::Build)
         .count();
+    let keys = &context.signing.keystore_keys;
+    match services::reporting_retries(signing::push_keys(services, keys), retries, out.stderr).await
+    {
+        Ok(pushed) if settings.verbosity >= 0 => {
+            for line in pushed {
+                writeln!(out.stderr, "sifbake: {line}")?;
+            }
+        }
+        Ok(_) => {}
+        Err(diagnostic) => {
+            reports.diagnostics(out, &[diagnostic])?;
+            return Ok(exit::SERVICE);
+        }
+    }
     let scratch = tempfile::Builder::new().prefix("sifbake-run-").tempdir()?;
     let mut options = ExecOptions::new(scratch.path().to_path_buf());
     options.jobs = match args.jobs {
@@ -312,6 +348,10 @@ async fn build_with(
             .chain(registry_secrets.iter().flatten().map(String::as_str)),
     );
     options.registry = mirror_setup.map(mirrors::MirrorSetup::into_client);
+    options.redactor = options
+        .redactor
+        .with(context.signing.secrets.iter().map(String::as_str));
+    options.signers = context.signing.signers.clone();
     options.labels = provenance::labels(settings, &plan.context, &project.manifest.root);
     options.cancel = context.cancel.clone();
 

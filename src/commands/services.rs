@@ -56,6 +56,9 @@ pub struct Services {
     pub notes: Vec<String>,
     /// The Sylabs token in use (not the emulator's throwaway one), for `::add-mask::`.
     pub token: Option<Token>,
+    /// How the services were reached (remote, token, retries): the keystore is found the
+    /// same way (`build` with `sign: {keystore: true}`).
+    pub connect_options: ConnectOptions,
     #[cfg(feature = "emulate")]
     emulator: Option<scs_emulator::RunningEmulator>,
 }
@@ -254,6 +257,7 @@ pub async fn open(
         description: args.remote.clone(),
         notes,
         token: Some(token),
+        connect_options: options,
         #[cfg(feature = "emulate")]
         emulator: None,
     })
@@ -330,6 +334,7 @@ async fn emulate(
         description: format!("the emulator at {url}"),
         notes,
         token: None,
+        connect_options: options,
         emulator: Some(emulator),
     })
 }

@@ -65,6 +65,9 @@ mod ref_resolution;
 mod reports;
 /// `sifbake sign` and `verify` on local files, judged by the SIF reference too.
 mod sign_verify;
+/// `sign:` in `build`: every image signed before a tag names it, verified by sifbake and
+/// the SIF reference; bad keys, a refused upload and the secrets canary.
+mod signing;
 /// The secrets canary: a known token never shows in any output of any command.
 mod secrets;
 /// What a refused service call says.

@@ -1,0 +1,263 @@
+//! `sign:` in `sifbake build` against the emulator: every image of `examples/` signed
+//! before any tag names it, judged by `sifbake verify` and by the SIF reference
+//! (`conformance/cmd/sifsign`, sif/v2 `integrity`); a re-run signs nothing; a key that
+//! cannot sign stops the run before any request; a library refusing the signed upload sets
+//! no tag; the key and passphrase never appear in any output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use scs_emulator::{FaultAction, FaultRule};
+
+use crate::go_tools::go_tool;
+use crate::support::{Emulated, Repo, TOKEN};
+use crate::test_keys::{self, TestKey};
+
+const PASSPHRASE: &str = "canary-passphrase-7Hq2Zx9w";
+
+/// The examples with every target signed by the key in SIGNING_KEY.
+fn signed_examples(keystore: bool) -> Repo {
+    let repo = Repo::from_examples();
+    let manifest = std::fs::read_to_string(repo.path().join("sifbake.yaml")).unwrap();
+    let signed = manifest.replacen(
+        "defaults:\n",
+        &format!(
+            "defaults:\n  sign: {{key: SIGNING_KEY, passphrase: SIGNING_PASS, keystore: {keystore}}}\n"
+        ),
+        1,
+    );
+    assert_ne!(signed, manifest, "the examples have a defaults section");
+    repo.commit_files("sign every image", &[("sifbake.yaml", &signed)]);
+    repo
+}
+
+fn key() -> TestKey {
+    test_keys::generate("CI Signer <ci@example.com>", Some(PASSPHRASE))
+}
+
+/// One byte of the largest data object (the root file system) changed, in a copy.
+fn tampered_copy(image: &Path, into: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(image).unwrap();
+    let sif = sifbake_sif::format::Sif::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let rootfs = sif
+        .descriptors
+        .iter()
+        .max_by_key(|d| d.size)
+        .expect("a data object");
+    let at = usize::try_from(rootfs.offset + rootfs.size / 2).unwrap();
+    bytes[at] ^= 1;
+    let copy = into.join(image.file_name().unwrap());
+    std::fs::write(&copy, bytes).unwrap();
+    copy
+}
+
+/// Whether the reference verifier accepts `image` with `public` (None without Go).
+fn reference_verifies(public: &Path, image: &Path) -> Option<bool> {
+    let tool = go_tool("sifsign", "./cmd/sifsign")?;
+    let output = Command::new(&tool)
+        .arg("verify")
+        .arg("-key")
+        .arg(public)
+        .arg(image)
+        .output()
+        .unwrap();
+    Some(output.status.success())
+}
+
+/// The library's own record of an image (`signed` included), as its API sends it.
+fn library_record(emulated: &Emulated, path: &str, tag: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    sifbake::scs::install_crypto_provider();
+    runtime.block_on(async {
+        let url = format!("{}/v1/images/{path}:{tag}?arch=amd64", emulated.url());
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["data"].clone()
+    })
+}
+
+fn assert_no_secret(text: &str, key: &TestKey) {
+    assert!(!text.contains(PASSPHRASE), "the passphrase leaked:\n{text}");
+    for line in key.secret.lines().filter(|l| l.len() >= 16) {
+        assert!(!text.contains(line), "the private key leaked:\n{text}");
+    }
+}
+
+#[test]
+fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
+    let emulated = Emulated::start();
+    let repo = signed_examples(false);
+    let key = key();
+    let keys = tempfile::tempdir().unwrap();
+    let public = keys.path().join("pub.asc");
+    std::fs::write(&public, &key.public).unwrap();
+
+    // A wrong passphrase: exit 2 naming the target and variable, nothing submitted.
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_KEY", &key.secret)
+        .env("SIGNING_PASS", "not-the-passphrase")
+        .args(["build"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("wrong passphrase") && run.stderr().contains("SIGNING_PASS"),
+        "{}",
+        run.stderr()
+    );
+    assert_no_secret(&run.stderr(), &key);
+    let counters = emulated.counters();
+    assert_eq!(counters.builds_submitted, 0);
+    assert_eq!(counters.images_uploaded, 0);
+
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_KEY", &key.secret)
+        .env("SIGNING_PASS", PASSPHRASE)
+        .args(["build", "--pull", "out", "--format", "json"])
+        .run()
+        .expect_code(0);
+    assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+    let result = run.json();
+    let mut images = 0;
+    for target in result["targets"].as_array().unwrap() {
+        for image in target["images"].as_array().unwrap() {
+            assert_eq!(image["status"], "built", "{image}");
+            assert_eq!(
+                image["image"]["signed_by"],
+                key.fingerprint.as_str(),
+                "{image}"
+            );
+            images += 1;
+        }
+    }
+    assert_eq!(images, 7);
+    assert!(
+        run.stderr()
+            .contains(&format!("signed by {}", key.fingerprint)),
+        "{}",
+        run.stderr()
+    );
+    // The unsigned builder output was never uploaded under the targets' containers: the
+    // library holds one image per target and arch, the signed upload.
+    assert_eq!(emulated.counters().images_uploaded, 7);
+    let record = library_record(&emulated, "acme-lab/tools/base", "main");
+    assert_eq!(record["signed"], true, "{record}");
+
+    let pulled: Vec<PathBuf> = std::fs::read_dir(repo.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pulled.len(), 7);
+    let tampered_dir = tempfile::tempdir().unwrap();
+    for image in &pulled {
+        let run = emulated
+            .sifbake(repo.path())
+            .arg("verify")
+            .arg(image)
+            .arg("--key")
+            .arg(&public)
+            .run()
+            .expect_code(0);
+        assert!(run.stdout().contains(&key.fingerprint), "{}", run.stdout());
+        if let Some(ok) = reference_verifies(&public, image) {
+            assert!(ok, "the reference rejects {}", image.display());
+        }
+        let tampered = tampered_copy(image, tampered_dir.path());
+        emulated
+            .sifbake(repo.path())
+            .arg("verify")
+            .arg(&tampered)
+            .arg("--key")
+            .arg(&public)
+            .run()
+            .expect_code(1);
+        if let Some(ok) = reference_verifies(&public, &tampered) {
+            assert!(!ok, "the reference accepts tampered {}", tampered.display());
+        }
+    }
+
+    // The same commit again: every image found by its digest tag, nothing built or signed.
+    let before = emulated.counters();
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_KEY", &key.secret)
+        .env("SIGNING_PASS", PASSPHRASE)
+        .args(["build", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let after = emulated.counters();
+    assert_eq!(after.builds_submitted, before.builds_submitted);
+    assert_eq!(after.images_uploaded, before.images_uploaded);
+    for target in run.json()["targets"].as_array().unwrap() {
+        for image in target["images"].as_array().unwrap() {
+            assert_ne!(image["status"], "built", "{image}");
+        }
+    }
+}
+
+#[test]
+fn a_refused_signed_upload_sets_no_tag_and_a_missing_key_stops_the_run() {
+    let emulated = Emulated::start();
+    let repo = signed_examples(false);
+    let key = key();
+
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_PASS", PASSPHRASE)
+        .args(["build", "--targets", "r"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("target `r` is signed, but SIGNING_KEY is not set"),
+        "{}",
+        run.stderr()
+    );
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_KEY", &key.public)
+        .env("SIGNING_PASS", PASSPHRASE)
+        .args(["build", "--targets", "r"])
+        .run()
+        .expect_code(2);
+    assert!(run.stderr().contains("public key"), "{}", run.stderr());
+    assert_eq!(emulated.counters().builds_submitted, 0);
+
+    for route in ["POST v1/imagefile/*", "POST v2/imagefile/*"] {
+        emulated.add_rule(FaultRule::new(
+            route,
+            None,
+            FaultAction::Status {
+                status: 403,
+                message: Some("no write access".into()),
+            },
+        ));
+    }
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_KEY", &key.secret)
+        .env("SIGNING_PASS", PASSPHRASE)
+        .args(["build", "--targets", "r"])
+        .run()
+        .expect_code(3);
+    assert!(
+        run.stderr()
+            .contains("did not take the signed image for acme-lab/tools/base (amd64)"),
+        "{}",
+        run.stderr()
+    );
+    assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+    for arch in ["amd64", "arm64"] {
+        let tagged = emulated.image("library://acme-lab/tools/base", "main", arch);
+        assert!(tagged.is_none(), "{arch}: {tagged:?}");
+    }
+}
