@@ -176,15 +176,15 @@ pub struct BuiltImage {
     pub hash: Option<String>,
     /// Bytes.
     pub size: u64,
-}
-
-/// Why a job failed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
     /// The fingerprint of the key that signed it, when this run signed it (a retagged
     /// image of a signed target was signed by the run that built it: `sifbake verify`
     /// checks it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
+}
+
+/// Why a job failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FailReason {
     /// The build finished without an image (`imageSize` 0): the log says why.
@@ -221,10 +221,6 @@ pub enum FailReason {
         set: Vec<String>,
         error: ServiceFault,
     },
-}
-
-/// Why a job did not run.
-#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
     /// A signed target's built image could not be brought back to sign (the library failed,
     /// or the file was not the image built); nothing was tagged.
     SignDownload { image: String, error: String },
@@ -237,6 +233,10 @@ pub enum FailReason {
         arch: String,
         error: String,
     },
+}
+
+/// Why a job did not run.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SkipReason {
     /// The run was cancelled before the job started.
@@ -260,14 +260,14 @@ pub enum RetryWhat {
     FindImage,
     /// Setting tags (safe: setting a tag twice changes nothing).
     SetTags,
-}
-
-/// A service error as data, for events and summaries.
-#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
     /// Downloading the built image to sign it (safe: a read).
     DownloadImage,
     /// Uploading the signed image (safe: the library keeps one image per file hash).
     UploadImage,
+}
+
+/// A service error as data, for events and summaries.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 pub struct ServiceFault {
     pub kind: FaultKind,
     /// What failed, as a lowercase fragment ("submitting the build").
