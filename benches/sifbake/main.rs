@@ -20,6 +20,7 @@ mod p2;
 mod p3;
 mod p4;
 mod sign;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,8 +36,8 @@ use figures::Figures;
     about = "Benchmarks of sifbake against its goals"
 )]
 struct Cli {
-    /// Only these parts (comma-separated): p1, p2, p3, p4, oci, sign.
-    #[arg(long, value_delimiter = ',', default_values_t = ["p1".to_owned(), "p2".to_owned(), "p3".to_owned(), "p4".to_owned(), "oci".to_owned(), "sign".to_owned()])]
+    /// Only these parts (comma-separated): p1, p2, p3, p4, oci, transfer, sign.
+    #[arg(long, value_delimiter = ',', default_values_t = ["p1".to_owned(), "p2".to_owned(), "p3".to_owned(), "p4".to_owned(), "oci".to_owned(), "transfer".to_owned(), "sign".to_owned()])]
     only: Vec<String>,
     /// Smaller inputs and fewer repetitions: a smoke run in a minute or two, not figures.
     #[arg(long)]
@@ -58,6 +59,9 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("__emulator") => return emulator::serve(),
         Some("__measure") => return measure::child(&args[2..]),
+        Some(role @ ("__library_pull" | "__library_upload")) => {
+            return transfer::role(role, &args[2..]);
+        }
         Some("__oci_push") => return oci::push_role(&args[2..]),
         _ => {}
     }
@@ -103,10 +107,11 @@ fn run(cli: &Cli) -> Result<Figures, String> {
             "p3" => p3::run(&work.join("p3"), cli.quick, &mut figures)?,
             "p4" => p4::run(cli.quick, &mut figures)?,
             "sign" => sign::run(&work.join("sign"), cli.quick, &mut figures)?,
+            "transfer" => transfer::run(&work.join("transfer"), cli.quick, &mut figures)?,
             "oci" => oci::run(&work.join("oci"), cli.quick, &mut figures)?,
             other => {
                 return Err(format!(
-                    "unknown part `{other}` (use p1, p2, p3, p4, oci, sign)"
+                    "unknown part `{other}` (use p1, p2, p3, p4, oci, transfer, sign)"
                 ));
             }
         }

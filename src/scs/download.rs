@@ -485,10 +485,10 @@ impl Fetch<'_> {
                 queued += data.len() as u64;
                 in_flight = Some(self.start_write(data, offset + queued));
             }
-            if end || overflow {
-                if let Some(pending) = in_flight.take() {
-                    written += self.settle(pending).await?.1;
-                }
+            if (end || overflow)
+                && let Some(pending) = in_flight.take()
+            {
+                written += self.settle(pending).await?.1;
             }
             if overflow {
                 let error = self.error(
