@@ -4,6 +4,7 @@
 mod adoption;
 mod fake;
 mod mirrors;
+mod signing;
 mod tagging;
 
 use std::path::PathBuf;

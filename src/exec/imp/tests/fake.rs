@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::libref::LibraryRef;
 use crate::scs::{
-    BuildInfo, BuildRequest, BuildService, ContextArchive, Image, Library, ServiceError,
-    ServiceErrorKind,
+    BuildInfo, BuildRequest, BuildService, ContextArchive, Downloaded, Image, Library,
+    ServiceError, ServiceErrorKind, TransferError,
 };
 
 /// How one build behaves.
@@ -48,6 +48,10 @@ pub struct Script {
     /// Another run's image with the same inputs: when the library shows it under the
     /// job's digest tag.
     pub foreign: Option<Foreign>,
+    /// The file the library serves for the built image is not a SIF.
+    pub corrupt_image: bool,
+    /// The library refuses a signed image's upload (a 403).
+    pub refuse_upload: bool,
 }
 
 /// When another run's image with the same inputs appears under the digest tag.
@@ -87,6 +91,8 @@ impl Default for Script {
             stop_at_tag: None,
             hang_tag: None,
             foreign: None,
+            corrupt_image: false,
+            refuse_upload: false,
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct State {
     pub upload_files_existed: Vec<bool>,
     pub deletes: Vec<String>,
     pub find_calls: usize,
+    /// Image files uploaded (signed images), with their bytes.
+    pub image_uploads: Vec<(String, String, Vec<u8>)>,
     tag_errors_left: HashMap<String, u32>,
 }
 
@@ -444,4 +452,101 @@ impl Library for Fake {
         });
         Ok(())
     }
+
+    async fn download_image(
+        &self,
+        _container: &LibraryRef,
+        tag: &str,
+        arch: &str,
+        destination: &std::path::Path,
+    ) -> Result<Downloaded, TransferError> {
+        let (name, corrupt) = {
+            let state = self.state();
+            let build = state.builds.iter().find(|b| b.hash == tag);
+            let Some(build) = build else {
+                return Err(TransferError::NotFound {
+                    image: tag.to_owned(),
+                    arch: arch.to_owned(),
+                });
+            };
+            (build.name.clone(), build.script.corrupt_image)
+        };
+        let bytes = if corrupt {
+            b"<html>not an image</html>".to_vec()
+        } else {
+            built_sif(&name)
+        };
+        std::fs::write(destination, &bytes)
+            .map_err(|error| TransferError::file("writing", destination, error))?;
+        self.state().calls.push(format!("download {name}"));
+        Ok(Downloaded {
+            image: Image {
+                id: format!("unsigned-{name}"),
+                hash: tag.to_owned(),
+                size: bytes.len() as u64,
+                container_id: "alice/remote-builds".into(),
+                arch: Some(arch.to_owned()),
+                uploaded: true,
+            },
+            path: destination.to_path_buf(),
+            parts: 1,
+            ranged: false,
+        })
+    }
+
+    async fn upload_image(
+        &self,
+        container: &LibraryRef,
+        arch: &str,
+        file: &std::path::Path,
+    ) -> Result<Image, TransferError> {
+        let name = container.container.clone();
+        let script = self.state().scripts.get(&name).cloned().unwrap_or_default();
+        if script.refuse_upload {
+            return Err(TransferError::Service(ServiceError::new(
+                ServiceErrorKind::Forbidden,
+                "uploading the image",
+                "403 Forbidden",
+            )));
+        }
+        let bytes =
+            std::fs::read(file).map_err(|error| TransferError::file("reading", file, error))?;
+        let hash = {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(&bytes);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256.{hex}")
+        };
+        let mut state = self.state();
+        state.calls.push(format!("upload-image {name}"));
+        let size = bytes.len() as u64;
+        state
+            .image_uploads
+            .push((container.path(), arch.to_owned(), bytes));
+        Ok(Image {
+            id: format!("signed-{name}"),
+            hash,
+            size,
+            container_id: container.path(),
+            arch: Some(arch.to_owned()),
+            uploaded: true,
+        })
+    }
+}
+
+/// A SIF as the builder would write it for the build `name`.
+fn built_sif(name: &str) -> Vec<u8> {
+    use sifbake_sif::write::{ImageSpec, ObjectSpec};
+    let spec = ImageSpec {
+        objects: vec![ObjectSpec {
+            datatype: sifbake_sif::format::DATA_DEFFILE,
+            name: String::new(),
+            extra: Vec::new(),
+            data: format!("Bootstrap: docker\nFrom: alpine\n# fake: {name}\n").into_bytes(),
+        }],
+        id: [7; 16],
+        time: 1_700_000_000,
+        arch: *b"02\0",
+    };
+    sifbake_sif::write::write_image(&spec)
 }
