@@ -99,6 +99,36 @@ pub struct PlannedImage {
     pub tags: Vec<String>,
     pub action: Action,
     pub lookup: Lookup,
+    /// What a build would do on each of the target's mirrors, when `plan` asked them (left
+    /// out otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<MirrorCheck>,
+}
+
+/// What a build would do on one mirror, as the registry answered `plan`.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct MirrorCheck {
+    /// `oras://registry/repository`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub state: MirrorState,
+    /// Why the state is `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A mirror's state for one image.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MirrorState {
+    /// The image is not there: it will be pushed.
+    Push,
+    /// The image is there; some tags will be pointed at it.
+    Tag,
+    /// The image and every tag are there.
+    UpToDate,
+    /// The registry could not be asked (no credentials, offline, refused).
+    Unknown,
 }
 
 /// One target of the plan.
@@ -278,6 +308,7 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<Plan, Vec<Diagnostic>> {
                         tags,
                         action,
                         lookup,
+                        mirrors: Vec::new(),
                     }
                 })
                 .collect();

@@ -41,7 +41,7 @@ fn plan(
         return Ok(exit::BAD_INPUT);
     };
     let gathered = gather(settings, &args.selection, &args.reference, &project);
-    let plan = match gathered
+    let mut plan = match gathered
         .and_then(|g| g.plan(&project, &args.selection.targets, None))
         .and_then(|plan| narrow(plan, &args.selection))
     {
@@ -51,6 +51,11 @@ fn plan(
             return Ok(exit::BAD_INPUT);
         }
     };
+    // Only the registries are asked, and only for the formats that show mirrors: the job
+    // matrices stay offline.
+    if matches!(format, PlanFormat::Text | PlanFormat::Json) {
+        super::build::mirrors::check_plan(settings, &project, &mut plan);
+    }
     reports.plan(out, &plan)?;
     match format {
         PlanFormat::Text => render::write_text(out.stdout, &plan, out.stdout_color)?,

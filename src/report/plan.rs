@@ -165,11 +165,31 @@ pub fn write_text(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<(
             target.name,
             target.mirrors.join(", ")
         )?;
+        for image in &target.images {
+            for check in &image.mirrors {
+                writeln!(out, "  {}", mirror_line(&image.arch, check))?;
+            }
+        }
     }
     for note in &plan.notes {
         writeln!(out, "note: {note}")?;
     }
     Ok(())
+}
+
+/// `oras://ghcr.io/acme/base (arm64): push`, or `unknown` and why.
+fn mirror_line(arch: &str, check: &crate::plan::MirrorCheck) -> String {
+    use crate::plan::MirrorState;
+    let state = match check.state {
+        MirrorState::Push => "push".to_owned(),
+        MirrorState::Tag => "tag (the image is there)".to_owned(),
+        MirrorState::UpToDate => "up to date".to_owned(),
+        MirrorState::Unknown => format!(
+            "unknown ({})",
+            check.reason.as_deref().unwrap_or("not asked")
+        ),
+    };
+    format!("{} ({arch}): {state}", check.reference)
 }
 
 fn action_name(action: Action) -> &'static str {

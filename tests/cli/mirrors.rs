@@ -173,6 +173,39 @@ fn examples_reach_the_mirror_by_every_tag_and_reruns_push_no_file() {
         )
     };
 
+    let plan = |docker_config: Option<&Path>| {
+        let vars = github_push("refs/heads/main", &sha, ci.path());
+        let mut sifbake = Sifbake::new(repo.path())
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["plan", "--format", "json"]);
+        if let Some(dir) = docker_config {
+            sifbake = sifbake.env("DOCKER_CONFIG", dir);
+        }
+        let plan = sifbake.run().expect_code(0).json();
+        images(&plan)
+            .into_iter()
+            .map(|(target, arch, image)| {
+                let check = &image["mirrors"][0];
+                let reason = check["reason"].as_str().unwrap_or_default().to_owned();
+                (
+                    target,
+                    arch,
+                    check["state"].as_str().unwrap_or("none").to_owned(),
+                    reason,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // Asked before the build, the registry has none of the images.
+    for (target, arch, state, _) in plan(Some(docker.path())) {
+        assert_eq!(state, "push", "{target} {arch}");
+    }
+    // Without credentials nothing is asked: `unknown`, and the plan still succeeds.
+    for (target, arch, state, reason) in plan(None) {
+        assert_eq!(state, "unknown", "{target} {arch}");
+        assert_eq!(reason, format!("no credentials for {}", registry.address()));
+    }
+
     let (first, log) = run("refs/heads/main");
     let built = images(&first);
     assert_eq!(built.len(), 7, "{first:#}");
@@ -238,6 +271,10 @@ fn examples_reach_the_mirror_by_every_tag_and_reruns_push_no_file() {
                 let _ = std::fs::remove_dir_all(file.parent().expect("dir"));
             }
         }
+    }
+
+    for (target, arch, state, _) in plan(Some(docker.path())) {
+        assert_eq!(state, "up-to-date", "{target} {arch}");
     }
 
     // The same commit again: retagged in the library, nothing to do on the mirror.

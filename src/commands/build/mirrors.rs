@@ -2,16 +2,25 @@
 //! built, so a half-set pair of variables or a broken Docker config stops the run at once
 //! (exit 2) instead of after an hour of building, and every password is masked everywhere.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cli::RemoteArgs;
 use crate::diagnostic::Diagnostic;
 use crate::env;
-use crate::exec::MirrorClient;
-use crate::oci::{ClientOptions, CredentialSources, EnvLookup, RegistryClient, Secret};
-use crate::plan::{Action, Plan};
+use crate::exec::{MirrorClient, mirror_tag};
+use crate::manifest::Publish;
+use crate::oci::{
+    ClientOptions, CredentialSources, EnvLookup, Registry, RegistryClient, RepositoryRef, Secret,
+};
+use crate::plan::{Action, MirrorCheck, MirrorState, Plan};
+use crate::project::Project;
+use crate::scs::{RetryPolicy, ServiceError};
 use crate::settings::Settings;
+
+/// How long `plan` waits for one mirror's answers: a plan never hangs on a registry.
+const PLAN_CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The variable GitHub Actions names the workflow's user in; sent with the GitHub token.
 const GITHUB_ACTOR: &str = "GITHUB_ACTOR";
@@ -110,4 +119,166 @@ impl MirrorSetup {
     pub fn into_client(self) -> MirrorClient {
         MirrorClient::new(self.client)
     }
+}
+
+/// One image on one mirror, as `plan` asks about it.
+struct Wanted {
+    target: usize,
+    image: usize,
+    repo: RepositoryRef,
+    digest_tag: String,
+    tags: Vec<String>,
+}
+
+/// Asks each mirror of the images a run would build or retag what it would do there
+/// (push, tag, or nothing), and records it in the plan. Never fails: a registry without
+/// credentials is not asked, and one that cannot answer (offline, refused, slow) leaves the
+/// state `unknown` with the reason. Ephemeral runs mirror nothing, so nothing is asked.
+pub fn check_plan(settings: &Settings, project: &Project, plan: &mut Plan) {
+    if plan.publish != Publish::Push {
+        return;
+    }
+    let wanted = wanted(project, plan);
+    if wanted.is_empty() {
+        return;
+    }
+    let sources = credential_sources(settings);
+    let mut usable: BTreeMap<String, Result<(), String>> = BTreeMap::new();
+    for item in &wanted {
+        let registry = item.repo.registry();
+        if usable.contains_key(&registry) {
+            continue;
+        }
+        let found = match sources.lookup(&registry) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(format!("no credentials for {registry}")),
+            Err(error) => Err(error.to_string()),
+        };
+        usable.insert(registry, found);
+    }
+    let allow_insecure = settings
+        .var(env::SIFBAKE_ALLOW_INSECURE)
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"));
+    let options = ClientOptions {
+        allow_insecure,
+        // One attempt: a plan says `unknown` rather than wait out a registry's backoff.
+        retry: RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        },
+        request_timeout: PLAN_CHECK_TIMEOUT,
+        ..ClientOptions::default()
+    };
+    let client = RegistryClient::new(options, sources).ok();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok();
+    let checks: Vec<MirrorCheck> = match (&client, &runtime) {
+        (Some(client), Some(runtime)) => {
+            runtime.block_on(futures_util::future::join_all(wanted.iter().map(|item| {
+                let usable = usable.get(&item.repo.registry()).cloned();
+                async move {
+                    let result = match usable {
+                        Some(Ok(())) => {
+                            tokio::time::timeout(PLAN_CHECK_TIMEOUT, check(client, item))
+                                .await
+                                .unwrap_or_else(|_| Err("no answer in time".to_owned()))
+                        }
+                        Some(Err(reason)) => Err(reason),
+                        None => Err("not asked".to_owned()),
+                    };
+                    mirror_check(&item.repo, result)
+                }
+            })))
+        }
+        _ => wanted
+            .iter()
+            .map(|item| mirror_check(&item.repo, Err("no registry client".to_owned())))
+            .collect(),
+    };
+    for (item, check) in wanted.iter().zip(checks) {
+        plan.targets[item.target].images[item.image]
+            .mirrors
+            .push(check);
+    }
+}
+
+fn wanted(project: &Project, plan: &Plan) -> Vec<Wanted> {
+    let mut wanted = Vec::new();
+    for (t, target) in plan.targets.iter().enumerate() {
+        let first_arch = project
+            .manifest
+            .targets
+            .iter()
+            .find(|m| m.name == target.name)
+            .and_then(|m| m.arch.first().cloned());
+        for (i, image) in target.images.iter().enumerate() {
+            let Some(digest_tag) = image.digest_tag.as_deref() else {
+                continue;
+            };
+            if image.action == Action::Skip {
+                continue;
+            }
+            let suffix =
+                (first_arch.as_deref() != Some(image.arch.as_str())).then_some(image.arch.as_str());
+            for text in &target.mirrors {
+                let Ok(repo) = RepositoryRef::parse(text) else {
+                    continue;
+                };
+                wanted.push(Wanted {
+                    target: t,
+                    image: i,
+                    repo,
+                    digest_tag: mirror_tag(digest_tag, suffix),
+                    tags: image
+                        .tags
+                        .iter()
+                        .map(|tag| mirror_tag(tag, suffix))
+                        .collect(),
+                });
+            }
+        }
+    }
+    wanted
+}
+
+fn mirror_check(repo: &RepositoryRef, result: Result<MirrorState, String>) -> MirrorCheck {
+    match result {
+        Ok(state) => MirrorCheck {
+            reference: repo.to_string(),
+            state,
+            reason: None,
+        },
+        Err(reason) => MirrorCheck {
+            reference: repo.to_string(),
+            state: MirrorState::Unknown,
+            reason: Some(reason),
+        },
+    }
+}
+
+/// The digest tag decides, as in a build: missing is a push; present, any other tag not
+/// naming the same manifest is a retag.
+async fn check(client: &RegistryClient, item: &Wanted) -> Result<MirrorState, String> {
+    let text = |error: ServiceError| format!("{}: {}", error.doing, error.detail);
+    let Some(digest) = client
+        .resolve_tag(&item.repo, &item.digest_tag)
+        .await
+        .map_err(text)?
+    else {
+        return Ok(MirrorState::Push);
+    };
+    for tag in item.tags.iter().filter(|tag| **tag != item.digest_tag) {
+        if client
+            .resolve_tag(&item.repo, tag)
+            .await
+            .map_err(text)?
+            .as_ref()
+            != Some(&digest)
+        {
+            return Ok(MirrorState::Tag);
+        }
+    }
+    Ok(MirrorState::UpToDate)
 }
