@@ -255,7 +255,7 @@ fn the_library_client_pulls_what_sifbake_uploaded() {
                 .await
                 .expect("upload");
             library
-                .set_tags(&container, &image, "amd64", &[tag.clone()])
+                .set_tags(&container, &image, "amd64", std::slice::from_ref(&tag))
                 .await
                 .expect("tag");
         });
