@@ -410,6 +410,14 @@ pub struct PullArgs {
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
 
+    /// Check each image's signatures before it is written (with `--key` or `--keystore`):
+    /// an image that does not verify is not written, and the exit code is 1.
+    #[arg(long)]
+    pub verify: bool,
+
+    #[command(flatten)]
+    pub keys: VerifyKeys,
+
     #[command(flatten)]
     pub reference: RefArgs,
 
@@ -529,19 +537,45 @@ pub struct SignArgs {
 /// `sifbake verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The SIF images to check. Exit code 1 when one is unsigned, signed by a key not
-    /// given, or changed since it was signed.
-    #[arg(value_name = "FILE.sif", required = true)]
+    /// The SIF images to check; none checks the images the current ref's tags name (as
+    /// `sifbake pull` selects them), downloaded to a temporary directory. Exit code 1 when
+    /// one is unsigned, signed by a key not given, or changed since it was signed.
+    #[arg(value_name = "FILE.sif")]
     pub images: Vec<PathBuf>,
 
-    /// An ASCII-armored public key file (one or several keys) of a trusted signer;
-    /// repeatable.
-    #[arg(long = "key", value_name = "PUB.asc", required = true)]
-    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keys: VerifyKeys,
+
+    /// With no FILE: only these targets (comma-separated).
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = env::SIFBAKE_TARGETS)]
+    pub targets: Vec<String>,
+
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub reference: RefArgs,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 
     /// Output format of the result on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text, env = env::SIFBAKE_FORMAT)]
     pub format: Format,
+}
+
+/// Where `verify` and `pull --verify` find the signers' public keys.
+#[derive(Debug, Args)]
+pub struct VerifyKeys {
+    /// An ASCII-armored public key file (one or several keys) of a trusted signer;
+    /// repeatable.
+    #[arg(long = "key", value_name = "PUB.asc")]
+    pub keys: Vec<PathBuf>,
+
+    /// Fetch each signer's key from the remote's keystore by the fingerprint in the
+    /// signature (as `singularity verify` does); combines with `--key`.
+    #[arg(long)]
+    pub keystore: bool,
 }
 
 /// Human or machine output.

@@ -51,58 +51,25 @@ async fn pull(
     let Some(project) = super::load_project(settings, &args.manifest, out, reports)? else {
         return Ok(exit::BAD_INPUT);
     };
-    let selection = SelectionArgs {
-        since: None,
-        all: true,
-        targets: args.targets.clone(),
-        arch: Vec::new(),
-        no_deps: false,
-    };
-    let mut gathered = match gather(settings, &selection, &args.reference, &project) {
-        Ok(gathered) => gathered,
-        Err(diagnostics) => {
-            reports.diagnostics(out, &diagnostics)?;
-            return Ok(exit::BAD_INPUT);
-        }
-    };
-    // As `sifbake tag`: every selected target's tags, git history playing no part.
-    gathered.changes = ChangeSet {
-        base: ChangeBase::Fallback {
-            reason: "`sifbake pull` names images by the ref's tags".to_owned(),
-        },
-        files: Default::default(),
-        notes: Vec::new(),
-    };
-    let plan = match gathered.plan(&project, &args.targets, None) {
-        Ok(plan) => plan,
-        Err(diagnostics) => {
-            reports.diagnostics(out, &diagnostics)?;
-            return Ok(exit::BAD_INPUT);
-        }
-    };
     let dir = settings
         .base_dir()
         .join(args.dir.as_deref().unwrap_or(std::path::Path::new(".")));
-    let mut items = Vec::new();
-    for target in plan
-        .targets
-        .iter()
-        .filter(|t| args.targets.is_empty() || args.targets.contains(&t.name))
-    {
-        let several = several_archs(&project, &target.name, target.images.len());
-        for image in &target.images {
-            let Some(tag) = image.tags.first().or(image.digest_tag.as_ref()) else {
-                continue;
-            };
-            items.push(PullItem {
-                target: target.name.clone(),
-                arch: image.arch.clone(),
-                container: target.reference.with_tags(Vec::new()),
-                tag: tag.clone(),
-                path: images::file_for(&dir, &target.name, &image.arch, several),
-            });
+    let items = match ref_items(settings, &project, &args.targets, &args.reference, &dir) {
+        Ok(items) => items,
+        Err(diagnostics) => {
+            reports.diagnostics(out, &diagnostics)?;
+            return Ok(exit::BAD_INPUT);
         }
-    }
+    };
+    // The keys first: a key file that cannot be read is bad input, before any download.
+    let keys = if args.verify || !args.keys.keys.is_empty() || args.keys.keystore {
+        match super::verify::read_keys(settings, &args.keys, out)? {
+            Ok(keys) => Some(keys),
+            Err(code) => return Ok(code),
+        }
+    } else {
+        None
+    };
     if let Err(error) = images::prepare_dir(&dir) {
         reports.diagnostics(
             out,
@@ -118,8 +85,26 @@ async fn pull(
         Ok(connected) => connected,
         Err(code) => return Ok(code),
     };
-    // `--verify` plugs its check in here (`images::Verify`).
-    let downloads = images::download_all(Arc::clone(&services.library), items, None);
+    let check = match keys {
+        None => None,
+        Some(keys) => {
+            let keystore = if args.keys.keystore {
+                match super::verify::keyring::connect(&services).await {
+                    Ok(keystore) => Some((keystore, tokio::runtime::Handle::current())),
+                    Err(diagnostic) => {
+                        reports.diagnostics(out, &[*diagnostic])?;
+                        services.close().await;
+                        return Ok(exit::SERVICE);
+                    }
+                }
+            } else {
+                None
+            };
+            let ring = super::verify::keyring::KeyRing::new(keys, keystore);
+            Some(super::verify::keyring::pull_check(ring))
+        }
+    };
+    let downloads = images::download_all(Arc::clone(&services.library), items, check);
     let outcomes = services::reporting_retries(downloads, &mut retries, out.stderr).await;
     services.close().await;
     let pulled = images::report(out.stderr, &outcomes)?;
@@ -137,6 +122,56 @@ async fn pull(
         }
     }
     Ok(code)
+}
+
+/// The images the current ref's tags name for the selected targets (all when none), as
+/// items to download into `dir`: the first tag the ref's rules give names the image, and
+/// the digest tag when the rules give none. `verify` with no file selects the same.
+pub fn ref_items(
+    settings: &Settings,
+    project: &crate::project::Project,
+    targets: &[String],
+    reference: &crate::cli::RefArgs,
+    dir: &std::path::Path,
+) -> Result<Vec<PullItem>, Vec<Diagnostic>> {
+    let selection = SelectionArgs {
+        since: None,
+        all: true,
+        targets: targets.to_vec(),
+        arch: Vec::new(),
+        no_deps: false,
+    };
+    let mut gathered = gather(settings, &selection, reference, project)?;
+    // As `sifbake tag`: every selected target's tags, git history playing no part.
+    gathered.changes = ChangeSet {
+        base: ChangeBase::Fallback {
+            reason: "`sifbake pull` names images by the ref's tags".to_owned(),
+        },
+        files: Default::default(),
+        notes: Vec::new(),
+    };
+    let plan = gathered.plan(project, targets, None)?;
+    let mut items = Vec::new();
+    for target in plan
+        .targets
+        .iter()
+        .filter(|t| targets.is_empty() || targets.contains(&t.name))
+    {
+        let several = several_archs(project, &target.name, target.images.len());
+        for image in &target.images {
+            let Some(tag) = image.tags.first().or(image.digest_tag.as_ref()) else {
+                continue;
+            };
+            items.push(PullItem {
+                target: target.name.clone(),
+                arch: image.arch.clone(),
+                container: target.reference.with_tags(Vec::new()),
+                tag: tag.clone(),
+                path: images::file_for(dir, &target.name, &image.arch, several),
+            });
+        }
+    }
+    Ok(items)
 }
 
 /// Whether a target is built for several architectures: by the manifest, so a job that

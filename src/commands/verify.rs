@@ -6,6 +6,9 @@
 //! are one source; a keystore fetching by fingerprint, or the images the current ref's tags
 //! name, plug in there without changing how results are reported.
 
+pub mod keyring;
+mod remote;
+
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +18,7 @@ use sifbake_sif::integrity::{self, KeySource, VerifyError};
 use sifbake_sif::keys::PublicKey;
 
 use super::Output;
-use crate::cli::{Format, VerifyArgs};
+use crate::cli::{Format, VerifyArgs, VerifyKeys};
 use crate::diagnostic::Diagnostic;
 use crate::exit;
 use crate::settings::Settings;
@@ -40,15 +43,12 @@ struct ImageJson {
 
 /// Runs `sifbake verify`.
 pub fn run(settings: &Settings, args: &VerifyArgs, out: &mut Output<'_>) -> io::Result<u8> {
-    let mut keys = Vec::new();
-    for file in &args.keys {
-        match read_public_keys(&settings.base_dir().join(file)) {
-            Ok(mut more) => keys.append(&mut more),
-            Err(diagnostic) => {
-                out.diagnostics(&[*diagnostic])?;
-                return Ok(exit::BAD_INPUT);
-            }
-        }
+    let mut keys = match read_keys(settings, &args.keys, out)? {
+        Ok(keys) => keys,
+        Err(code) => return Ok(code),
+    };
+    if args.images.is_empty() || args.keys.keystore {
+        return remote::run(settings, args, keys, out);
     }
     let images: Vec<ImageFile> = args
         .images
@@ -59,6 +59,34 @@ pub fn run(settings: &Settings, args: &VerifyArgs, out: &mut Output<'_>) -> io::
         })
         .collect();
     verify_images(&images, &mut keys, args.format, out)
+}
+
+/// Reads every `--key` file; with neither `--key` nor `--keystore` there is nothing to
+/// trust, which is bad input (exit 2) rather than a verification failure.
+pub fn read_keys(
+    settings: &Settings,
+    args: &VerifyKeys,
+    out: &mut Output<'_>,
+) -> io::Result<Result<Vec<PublicKey>, u8>> {
+    if args.keys.is_empty() && !args.keystore {
+        out.diagnostics(&[Diagnostic::error(
+            "verify::no-key",
+            "no public key to verify with",
+        )
+        .help("pass the signer's public key with `--key PUB.asc`, or `--keystore` to fetch it by the fingerprint in the signature")])?;
+        return Ok(Err(exit::BAD_INPUT));
+    }
+    let mut keys = Vec::new();
+    for file in &args.keys {
+        match read_public_keys(&settings.base_dir().join(file)) {
+            Ok(mut more) => keys.append(&mut more),
+            Err(diagnostic) => {
+                out.diagnostics(&[*diagnostic])?;
+                return Ok(Err(exit::BAD_INPUT));
+            }
+        }
+    }
+    Ok(Ok(keys))
 }
 
 /// An image to verify: where it is, and how reports name it (as the user gave it, or the

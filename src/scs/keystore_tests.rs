@@ -10,7 +10,7 @@ use super::{
 };
 
 #[path = "../../emulator/tests/it/test_keys.rs"]
-mod test_keys;
+pub(crate) mod test_keys;
 
 const TOKEN: &str = "keystore-test-token-91c2";
 

@@ -24,7 +24,7 @@ mod capture_tests;
 #[cfg(test)]
 mod emulator_tests;
 #[cfg(test)]
-mod keystore_tests;
+pub(crate) mod keystore_tests;
 #[cfg(test)]
 mod transfer_tests;
 

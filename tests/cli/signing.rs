@@ -94,11 +94,14 @@ fn assert_no_secret(text: &str, key: &TestKey) {
 #[test]
 fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
     let emulated = Emulated::start();
-    let repo = signed_examples(false);
+    let repo = signed_examples(true);
     let key = key();
     let keys = tempfile::tempdir().unwrap();
     let public = keys.path().join("pub.asc");
     std::fs::write(&public, &key.public).unwrap();
+    let other = keys.path().join("other.asc");
+    let stranger = test_keys::generate("Stranger <x@example.com>", None);
+    std::fs::write(&other, &stranger.public).unwrap();
 
     // A wrong passphrase: exit 2 naming the target and variable, nothing submitted.
     let run = emulated
@@ -146,6 +149,9 @@ fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
         "{}",
         run.stderr()
     );
+    // `keystore: true`: the key was pushed once, for every target.
+    let stored: Vec<String> = emulated.keys().into_iter().map(|k| k.fingerprint).collect();
+    assert_eq!(stored, std::slice::from_ref(&key.fingerprint));
     // The unsigned builder output was never uploaded under the targets' containers: the
     // library holds one image per target and arch, the signed upload.
     assert_eq!(emulated.counters().images_uploaded, 7);
@@ -184,6 +190,63 @@ fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
             assert!(!ok, "the reference accepts tampered {}", tampered.display());
         }
     }
+
+    // No file: the images the ref's tags name, downloaded, verified and deleted; by key
+    // file and by the keystore.
+    for how in [
+        ["--key", public.to_str().unwrap()],
+        ["--keystore", "--format=text"],
+    ] {
+        let run = emulated
+            .sifbake(repo.path())
+            .arg("verify")
+            .args(how)
+            .run()
+            .expect_code(0);
+        assert_eq!(run.stdout().lines().count(), 7, "{}", run.stdout());
+        assert!(
+            run.stdout()
+                .contains("base (arm64) acme-lab/tools/base:main: verified"),
+            "{}",
+            run.stdout()
+        );
+    }
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["verify", "--targets", "r", "--key"])
+        .arg(&other)
+        .run()
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("`r (amd64) acme-lab/tools/r:main` does not verify")
+            && run.stderr().contains(&key.fingerprint),
+        "{}",
+        run.stderr()
+    );
+    // `pull --verify`: an image that does not verify is not written.
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["pull", "checked", "--targets", "r,bwa", "--verify", "--key"])
+        .arg(&other)
+        .run()
+        .expect_code(1);
+    assert!(run.stderr().contains("does not verify"), "{}", run.stderr());
+    let checked = repo.path().join("checked");
+    assert_eq!(std::fs::read_dir(&checked).unwrap().count(), 0);
+    emulated
+        .sifbake(repo.path())
+        .args([
+            "pull",
+            "checked",
+            "--targets",
+            "r,bwa",
+            "--verify",
+            "--keystore",
+        ])
+        .run()
+        .expect_code(0);
+    assert_eq!(std::fs::read_dir(&checked).unwrap().count(), 2);
 
     // The same commit again: every image found by its digest tag, nothing built or signed.
     let before = emulated.counters();

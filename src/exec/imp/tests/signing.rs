@@ -12,8 +12,7 @@ use crate::exec::events::{FailReason, Outcome};
 use crate::exec::options::ExecOptions;
 use crate::exec::sign::Signer;
 
-#[path = "../../../../emulator/tests/it/test_keys.rs"]
-mod test_keys;
+use crate::scs::keystore_tests::test_keys;
 
 /// Options signing `targets` with a fresh key, scratch in `scratch`; the public key too.
 fn signing(targets: &[&str], scratch: &std::path::Path) -> (ExecOptions, PublicKey) {
