@@ -324,3 +324,49 @@ fn a_refused_signed_upload_sets_no_tag_and_a_missing_key_stops_the_run() {
         assert!(tagged.is_none(), "{arch}: {tagged:?}");
     }
 }
+
+#[test]
+fn a_keystore_that_is_missing_or_refuses_stops_the_run_before_any_build() {
+    let key = key();
+    let repo = signed_examples(true);
+    let signed = |emulated: &Emulated| {
+        emulated
+            .sifbake(repo.path())
+            .env("SIGNING_KEY", &key.secret)
+            .env("SIGNING_PASS", PASSPHRASE)
+            .args(["build", "--targets", "r"])
+            .run()
+            .expect_code(3)
+    };
+
+    let emulated = Emulated::with(scs_emulator::EmulatorConfig::default().without_keystore());
+    let run = signed(&emulated);
+    assert!(
+        run.stderr()
+            .contains("cannot find the keystore to push the signing key to")
+            && run.stderr().contains("nothing was built"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(emulated.counters().builds_submitted, 0);
+
+    let emulated = Emulated::start();
+    emulated.add_rule(FaultRule::new(
+        "POST pks/add",
+        None,
+        FaultAction::Status {
+            status: 403,
+            message: Some("keystore is read-only".into()),
+        },
+    ));
+    let run = signed(&emulated);
+    assert!(
+        run.stderr().contains("did not take signing key")
+            && run.stderr().contains(&key.fingerprint)
+            && run.stderr().contains("nothing was built"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(emulated.counters().builds_submitted, 0);
+    assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+}
