@@ -110,16 +110,20 @@ for name, variables in [
     ("sifbake-build", jobs["sifbake-build"]["variables"]),
     (".sifbake", classic[".sifbake"]["variables"]),
 ]:
-    assert variables["SIFBAKE_VERSION"] == version, f"{name} pins {variables['SIFBAKE_VERSION']}, Cargo.toml says {version}"
+    assert variables["SIFBAKE_RELEASE"] == version, f"{name} pins {variables['SIFBAKE_RELEASE']}, Cargo.toml says {version}"
+    # The dotenv report's SIFBAKE_VERSION would override it in later jobs.
+    assert "SIFBAKE_VERSION" not in variables, f"{name} installs by SIFBAKE_VERSION, which the dotenv report overrides"
 inputs = component[0]["spec"]["inputs"]
 body = open("templates/sifbake.yml").read().split("\n---\n", 1)[1]
 used = set(re.findall(r"inputs\.([a-z-]+)", body))
 assert used <= set(inputs), f"undeclared inputs used: {sorted(used - set(inputs))}"
 assert used == set(inputs), f"inputs declared but unused: {sorted(set(inputs) - used)}"
 # The component takes the action's inputs under the same names, but for GitHub's own and
-# those GitLab names otherwise (manifest, directory, fail-fast).
+# those GitLab names otherwise (manifest, directory, fail-fast). Registry credentials are
+# masked CI/CD variables on GitLab (and CI_REGISTRY_* for its own registry), already in the
+# job's environment: never component inputs, which would sit in the pipeline's YAML.
 github_only = {"token", "keep-going", "summary", "github-token", "github-statuses", "github-comment",
-               "release-url", "working-directory"}
+               "release-url", "working-directory", "registry-username", "registry-password"}
 missing = set(action["inputs"]) - github_only - set(inputs)
 assert not missing, f"the component lacks the action's inputs {sorted(missing)}"
 for name in ["SIFBAKE_COMMAND", "SIFBAKE_SINCE", "SIFBAKE_ALL", "SIFBAKE_DRY_RUN", "SIFBAKE_LOG_DIR"]:

@@ -43,7 +43,7 @@ printf '%s  %s\n' \
 
 for file in templates/sifbake.yml .gitlab-ci-template.yml; do
   sed -i \
-    -e "s/^\( *SIFBAKE_VERSION: \)\"[^\"]*\"$/\1\"$version\"/" \
+    -e "s/^\( *SIFBAKE_RELEASE: \)\"[^\"]*\"$/\1\"$version\"/" \
     -e "s/^\( *SIFBAKE_RELEASE_SHA256_X86_64: \)\"[^\"]*\"$/\1\"$x86_64\"/" \
     -e "s/^\( *SIFBAKE_RELEASE_SHA256_AARCH64: \)\"[^\"]*\"$/\1\"$aarch64\"/" \
     "$file"

@@ -296,6 +296,9 @@ async fn build_with(
             return Ok(exit::BAD_INPUT);
         }
     };
+    if let Some(setup) = &mirror_setup {
+        setup.mask_in_github_actions(settings, out.stderr)?;
+    }
     if args.dry_run {
         writeln!(
             out.stderr,

@@ -160,6 +160,9 @@ async fn tag(
             return Ok(exit::BAD_INPUT);
         }
     };
+    if let Some(setup) = &mirror_setup {
+        setup.mask_in_github_actions(settings, out.stderr)?;
+    }
     let scratch = tempfile::Builder::new().prefix("sifbake-tag-").tempdir()?;
     let mut options = ExecOptions::new(scratch.path().to_path_buf());
     options.jobs = super::build::DEFAULT_MAX_JOBS;

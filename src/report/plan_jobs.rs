@@ -27,7 +27,7 @@ const COMPONENT: &str = include_str!("../../templates/sifbake.yml");
 
 /// The component's variables that say which sifbake its script installs.
 const INSTALL_VARIABLES: &[&str] = &[
-    "SIFBAKE_VERSION",
+    "SIFBAKE_RELEASE",
     "SIFBAKE_RELEASE_SHA256_X86_64",
     "SIFBAKE_RELEASE_SHA256_AARCH64",
 ];
@@ -200,7 +200,7 @@ mod tests {
             assert!(job.variables.contains_key(*name), "{name}");
         }
         assert_eq!(
-            job.variables["SIFBAKE_VERSION"],
+            job.variables["SIFBAKE_RELEASE"],
             env!("CARGO_PKG_VERSION"),
             "the component pins this version"
         );

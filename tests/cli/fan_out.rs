@@ -246,7 +246,7 @@ fn gitlab_pipeline_has_a_job_per_image_that_needs_its_bases_jobs() {
     assert!(script.contains("case \"${SIFBAKE_INSTALL:-release}\" in"));
     assert_eq!(template["variables"]["SIFBAKE_INSTALL"], "release");
     assert_eq!(
-        template["variables"]["SIFBAKE_VERSION"],
+        template["variables"]["SIFBAKE_RELEASE"],
         env!("CARGO_PKG_VERSION")
     );
     let jobs: Vec<&str> = pipeline

@@ -73,17 +73,27 @@ fn github_push(reference: &str, sha: &str, dir: &Path) -> Vec<(String, String)> 
     ]
 }
 
+/// Asserts that `secret` shows nowhere in a run's output but in the runner's masking line
+/// (`::add-mask::<secret>`, which the runner consumes), and that that line was written.
+fn assert_masked(stdout: &str, stderr: &str, secret: &str) {
+    let mask = format!("::add-mask::{secret}");
+    assert!(stderr.lines().any(|line| line == mask), "not masked:\n{stderr}");
+    let text: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|line| *line != mask)
+        .collect();
+    let text = text.join("\n");
+    assert!(!text.contains(secret), "the password was printed:\n{text}");
+}
+
 fn build(sifbake: Sifbake, vars: &[(String, String)], code: i32) -> (Value, String) {
     let run = sifbake
         .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(["build", "--format", "json"])
         .run()
         .expect_code(code);
-    let text = format!("{}{}", run.stdout(), run.stderr());
-    assert!(
-        !text.contains(PASSWORD),
-        "the registry password was printed:\n{text}"
-    );
+    assert_masked(&run.stdout(), &run.stderr(), PASSWORD);
     (run.json(), run.stderr())
 }
 
@@ -324,8 +334,7 @@ fn a_refused_mirror_keeps_the_library_tags_reports_the_mirror_and_exits_3() {
         .args(["build", "--format", "json", "--targets", "r"])
         .run()
         .expect_code(3);
-    let text = format!("{}{}", run.stdout(), run.stderr());
-    assert!(!text.contains(wrong), "the password was printed:\n{text}");
+    assert_masked(&run.stdout(), &run.stderr(), wrong);
     let result = run.json();
     assert_eq!(result["exit_code"], 3);
     let (_, _, image) = images(&result)

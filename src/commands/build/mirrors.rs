@@ -119,6 +119,21 @@ impl MirrorSetup {
     pub fn into_client(self) -> MirrorClient {
         MirrorClient::new(self.client)
     }
+
+    /// In GitHub Actions, has the runner mask every registry password found, as the token
+    /// is: no later step, nor a tool sifbake runs, can show one either.
+    pub fn mask_in_github_actions(
+        &self,
+        settings: &Settings,
+        stderr: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        if settings.var(crate::context::vars::GITHUB_ACTIONS).as_deref() == Some("true") {
+            for secret in &self.secrets {
+                super::super::reports::mask(stderr, secret)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One image on one mirror, as `plan` asks about it.
