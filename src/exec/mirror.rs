@@ -212,11 +212,16 @@ impl Mirroring {
     }
 }
 
-/// Where a job's SIF file comes from: downloaded from the library once, on first need.
+/// Where a job's SIF file comes from: downloaded from the library once, on first need,
+/// unless a step before this one left the job's file at [`local_file`] (a signed image is
+/// on disk already): the directory is the job's own within the run's scratch.
 struct Source<'a, L> {
     library: &'a L,
     job: &'a Job,
     hash: &'a str,
+    /// The run's scratch directory.
+    scratch: PathBuf,
+    /// The job's own directory in it.
     dir: PathBuf,
     file: OnceCell<Result<PathBuf, ServiceFault>>,
 }
@@ -225,7 +230,10 @@ impl<L: Library> Source<'_, L> {
     async fn file(&self) -> Result<PathBuf, ServiceFault> {
         self.file
             .get_or_init(|| async {
-                let path = self.dir.join(file_name(self.job));
+                let path = local_file(&self.scratch, self.job);
+                if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                    return Ok(path);
+                }
                 let downloaded = async {
                     tokio::fs::create_dir_all(&self.dir)
                         .await
@@ -246,6 +254,17 @@ impl<L: Library> Source<'_, L> {
             .await
             .clone()
     }
+}
+
+/// Where a step of the job that has the image's final file (signed and uploaded) may leave
+/// it for the mirrors, which then push it without downloading it again.
+pub(super) fn local_file(scratch: &Path, job: &Job) -> PathBuf {
+    job_dir(scratch, job).join(file_name(job))
+}
+
+/// The job's directory in the run's scratch, removed once its mirrors are done.
+fn job_dir(scratch: &Path, job: &Job) -> PathBuf {
+    scratch.join(format!("mirror-{}", job.id.0))
 }
 
 /// The file name `oras pull` writes: `<target>.sif`, or `<target>_<arch>.sif` for the
@@ -300,7 +319,8 @@ where
             library: shared.library.as_ref(),
             job: &job,
             hash: &hash,
-            dir: shared.options.scratch.join(format!("mirror-{}", job.id.0)),
+            scratch: shared.options.scratch.clone(),
+            dir: job_dir(&shared.options.scratch, &job),
             file: OnceCell::new(),
         },
         artifact: artifact(&shared.options.labels, &hash, &job),

@@ -258,3 +258,28 @@ async fn other_architectures_get_suffixed_tags_and_ephemeral_jobs_mirror_nothing
     assert!(run.summary.jobs[1].mirrors.is_empty());
     assert!(tags_of(&registry, "oras://ghcr.io/acme/lone").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_file_a_step_left_for_the_mirrors_is_pushed_without_a_download() {
+    use sha2::{Digest, Sha256};
+    let scratch = tempfile::tempdir().expect("scratch");
+    let registry = Arc::new(MemoryRegistry::default());
+    let jobs = mirrored(&["base"]);
+    let left = crate::exec::mirror::local_file(scratch.path(), &jobs[0]);
+    std::fs::create_dir_all(left.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&left, b"signed SIF").expect("write");
+    let run = run_mirrored(jobs, &registry, scratch.path()).await;
+    assert!(run.downloads.is_empty(), "{:?}", run.downloads);
+    let hex: String = Sha256::digest(b"signed SIF")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let uploads = registry.lock().uploads.clone();
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    assert!(
+        uploads
+            .iter()
+            .all(|(_, digest)| *digest == format!("sha256:{hex}"))
+    );
+    assert!(!left.exists(), "removed once the mirrors are done");
+}
