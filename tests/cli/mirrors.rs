@@ -77,7 +77,10 @@ fn github_push(reference: &str, sha: &str, dir: &Path) -> Vec<(String, String)> 
 /// (`::add-mask::<secret>`, which the runner consumes), and that that line was written.
 fn assert_masked(stdout: &str, stderr: &str, secret: &str) {
     let mask = format!("::add-mask::{secret}");
-    assert!(stderr.lines().any(|line| line == mask), "not masked:\n{stderr}");
+    assert!(
+        stderr.lines().any(|line| line == mask),
+        "not masked:\n{stderr}"
+    );
     let text: Vec<&str> = stdout
         .lines()
         .chain(stderr.lines())
@@ -262,6 +265,7 @@ fn examples_reach_the_mirror_by_every_tag_and_reruns_push_no_file() {
         outputs.contains(&format!("{base}/python@sha256:")),
         "{outputs}"
     );
+    assert!(!summary.contains(PASSWORD) && !outputs.contains(PASSWORD));
 
     if let Some(oras) = go_tool("oras", "oras.land/oras/cmd/oras") {
         for (target, arch, image) in &built {
@@ -398,4 +402,48 @@ fn half_a_credential_pair_stops_the_build_before_anything_is_submitted() {
         "{stderr}"
     );
     assert_eq!(emulated.counters().builds_submitted, 0);
+}
+
+#[test]
+fn a_registry_that_is_down_keeps_the_library_tags_and_exits_3_after_the_retries() {
+    let Some(registry) = TestRegistry::start(Auth::Htpasswd) else {
+        return;
+    };
+    let emulated = Emulated::start();
+    let repo = Repo::from_examples();
+    let sha = mirror_examples(&repo, &registry);
+    let docker = docker_config(&registry);
+    // Stopped: nothing listens on its port any more.
+    drop(registry);
+    let ci = tempfile::tempdir().expect("tempdir");
+    let vars = github_push("refs/heads/main", &sha, ci.path());
+    let run = emulated
+        .sifbake(repo.path())
+        .env("DOCKER_CONFIG", docker.path())
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args([
+            "build",
+            "--format",
+            "json",
+            "--targets",
+            "base",
+            "--arch",
+            "amd64",
+        ])
+        .run()
+        .expect_code(3);
+    assert_masked(&run.stdout(), &run.stderr(), PASSWORD);
+    let result = run.json();
+    let (_, _, image) = images(&result)
+        .into_iter()
+        .find(|(target, arch, _)| target == "base" && arch == "amd64")
+        .expect("base amd64");
+    assert_eq!(image["status"], "built");
+    assert_eq!(image["mirrors"][0]["error"]["kind"]["kind"], "connect");
+    assert!(
+        emulated
+            .image("acme-lab/tools/base", "main", "amd64")
+            .is_some(),
+        "the library's tags are set"
+    );
 }
