@@ -121,14 +121,25 @@ fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
     assert_eq!(counters.builds_submitted, 0);
     assert_eq!(counters.images_uploaded, 0);
 
+    let summary = keys.path().join("summary.md");
     let run = emulated
         .sifbake(repo.path())
         .env("SIGNING_KEY", &key.secret)
         .env("SIGNING_PASS", PASSPHRASE)
+        .env("GITHUB_STEP_SUMMARY", &summary)
         .args(["build", "--pull", "out", "--format", "json"])
         .run()
         .expect_code(0);
     assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert_no_secret(&summary, &key);
+    assert_eq!(
+        summary
+            .matches(&format!("built, signed by `{}`", key.fingerprint))
+            .count(),
+        7,
+        "{summary}"
+    );
     let result = run.json();
     let mut images = 0;
     for target in result["targets"].as_array().unwrap() {
