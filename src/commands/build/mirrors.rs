@@ -127,7 +127,11 @@ impl MirrorSetup {
         settings: &Settings,
         stderr: &mut dyn std::io::Write,
     ) -> std::io::Result<()> {
-        if settings.var(crate::context::vars::GITHUB_ACTIONS).as_deref() == Some("true") {
+        if settings
+            .var(crate::context::vars::GITHUB_ACTIONS)
+            .as_deref()
+            == Some("true")
+        {
             for secret in &self.secrets {
                 super::super::reports::mask(stderr, secret)?;
             }
