@@ -355,6 +355,7 @@ async fn build_with(
         .redactor
         .with(context.signing.secrets.iter().map(String::as_str));
     options.signers = context.signing.signers.clone();
+    options.keep_signed = args.pull.is_some();
     options.labels = provenance::labels(settings, &plan.context, &project.manifest.root);
     options.cancel = context.cancel.clone();
 
@@ -387,7 +388,16 @@ async fn build_with(
     let mut pulled = Vec::new();
     if let Some(dir) = args.pull.as_deref().filter(|_| !summary.was_cancelled()) {
         let dir = settings.base_dir().join(dir);
-        let run = pull::after_run(out.stderr, services, project, &summary, &dir, retries).await?;
+        let run = pull::after_run(
+            out.stderr,
+            services,
+            project,
+            &summary,
+            &dir,
+            scratch.path(),
+            retries,
+        )
+        .await?;
         pulled = run.files;
         if code == exit::SUCCESS {
             code = run.code;

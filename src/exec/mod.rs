@@ -30,5 +30,5 @@ pub use mirror::{
     mirror_tag,
 };
 pub use options::{ExecOptions, PollPolicy, RetryPolicy};
-pub use sign::Signer;
+pub use sign::{Signer, kept_signed};
 pub use summary::{JobResult, RunSummary};

@@ -44,6 +44,8 @@ pub struct ExecOptions {
     /// The key that signs each signed target's images, by target name. A published job of
     /// such a target builds ephemeral and tags only the signed upload (`sign.rs`).
     pub signers: std::collections::HashMap<String, std::sync::Arc<super::sign::Signer>>,
+    /// Keep each signed upload in `scratch` (`sign::kept_signed`) for `build --pull`.
+    pub keep_signed: bool,
 }
 
 impl ExecOptions {
@@ -69,6 +71,7 @@ impl ExecOptions {
             labels: Vec::new(),
             registry: None,
             signers: std::collections::HashMap::new(),
+            keep_signed: false,
         }
     }
 }

@@ -58,6 +58,12 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// Where a signed upload is kept for `build --pull` (`ExecOptions::keep_signed`), by the
+/// library's hash of it.
+pub fn kept_signed(scratch: &Path, hash: &str) -> PathBuf {
+    scratch.join("signed").join(format!("{hash}.sif"))
+}
+
 /// Removes the job's signing directory however the job ends, its future dropped included:
 /// an unsigned or half-signed copy must not outlive the job.
 struct ScratchDir(PathBuf);
@@ -170,6 +176,16 @@ pub(super) async fn sign_and_upload<B, L: Library>(
         arch: job.arch.clone(),
         error: error.to_string(),
     })?;
+    if shared.options.keep_signed {
+        // `build --pull` takes it from here instead of downloading it again; if the move
+        // fails, it downloads it.
+        let kept = kept_signed(&shared.options.scratch, &uploaded.hash);
+        if let Some(parent) = kept.parent()
+            && tokio::fs::create_dir_all(parent).await.is_ok()
+        {
+            let _ = tokio::fs::rename(&file, &kept).await;
+        }
+    }
     let image = BuiltImage {
         path: Some(job.container.path()),
         hash: Some(uploaded.hash.clone()),

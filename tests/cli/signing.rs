@@ -160,6 +160,9 @@ fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
         "{}",
         run.stderr()
     );
+    // The signing downloaded each built image once; `--pull` took the signed files the
+    // run kept instead of downloading them again.
+    assert_eq!(emulated.counters().images_downloaded, 7);
     // `keystore: true`: the key was pushed once, for every target.
     let stored: Vec<String> = emulated.keys().into_iter().map(|k| k.fingerprint).collect();
     assert_eq!(stored, std::slice::from_ref(&key.fingerprint));

@@ -22,13 +22,15 @@ pub struct Pulled {
     pub code: u8,
 }
 
-/// Downloads the run's images to `dir` (relative to `-C`), printing a line per image.
+/// Downloads the run's images to `dir` (relative to `-C`), printing a line per image. A
+/// signed image the run kept in `scratch` (`exec::kept_signed`) is moved there instead.
 pub async fn after_run(
     stderr: &mut dyn io::Write,
     services: &Services,
     project: &Project,
     summary: &RunSummary,
     dir: &Path,
+    scratch: &Path,
     retries: &mut mpsc::UnboundedReceiver<RetryNotice>,
 ) -> io::Result<Pulled> {
     if let Err(error) = images::prepare_dir(dir) {
@@ -55,12 +57,40 @@ pub async fn after_run(
             })
         })
         .collect();
-    // `--verify` plugs its check in here (`images::Verify`).
-    let downloads = images::download_all(Arc::clone(&services.library), items, None);
-    let outcomes = services::reporting_retries(downloads, retries, stderr).await;
+    let mut outcomes = Vec::new();
+    let mut missing = Vec::new();
+    for item in items {
+        match take_kept(scratch, &item) {
+            Some(downloaded) => outcomes.push((item, Ok(downloaded))),
+            None => missing.push(item),
+        }
+    }
+    let downloads = images::download_all(Arc::clone(&services.library), missing, None);
+    outcomes.extend(services::reporting_retries(downloads, retries, stderr).await);
     let files = images::report(stderr, &outcomes)?;
     Ok(Pulled {
         files,
         code: images::exit_code(&outcomes),
+    })
+}
+
+/// Moves the signed file the run kept for `item` into place: it is the file the library
+/// took, whose hash the tags name. `None` leaves it to be downloaded (nothing kept, or the
+/// move failed, e.g. across file systems).
+fn take_kept(scratch: &Path, item: &PullItem) -> Option<crate::scs::Downloaded> {
+    let kept = crate::exec::kept_signed(scratch, &item.tag);
+    let metadata = std::fs::metadata(&kept).ok()?;
+    std::fs::rename(&kept, &item.path).ok()?;
+    Some(crate::scs::Downloaded {
+        image: crate::scs::Image {
+            hash: item.tag.clone(),
+            size: metadata.len(),
+            arch: Some(item.arch.clone()),
+            uploaded: true,
+            ..crate::scs::Image::default()
+        },
+        path: item.path.clone(),
+        parts: 0,
+        ranged: false,
     })
 }
