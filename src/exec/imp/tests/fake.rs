@@ -52,6 +52,8 @@ pub struct Script {
     pub corrupt_image: bool,
     /// The library refuses a signed image's upload (a 403).
     pub refuse_upload: bool,
+    /// The built image's download does not hash to the library's record.
+    pub download_mismatch: bool,
 }
 
 /// When another run's image with the same inputs appears under the digest tag.
@@ -93,6 +95,7 @@ impl Default for Script {
             foreign: None,
             corrupt_image: false,
             refuse_upload: false,
+            download_mismatch: false,
         }
     }
 }
@@ -460,7 +463,7 @@ impl Library for Fake {
         arch: &str,
         destination: &std::path::Path,
     ) -> Result<Downloaded, TransferError> {
-        let (name, corrupt) = {
+        let (name, corrupt, mismatch) = {
             let state = self.state();
             let build = state.builds.iter().find(|b| b.hash == tag);
             let Some(build) = build else {
@@ -469,8 +472,20 @@ impl Library for Fake {
                     arch: arch.to_owned(),
                 });
             };
-            (build.name.clone(), build.script.corrupt_image)
+            (
+                build.name.clone(),
+                build.script.corrupt_image,
+                build.script.download_mismatch,
+            )
         };
+        if mismatch {
+            return Err(TransferError::HashMismatch {
+                image: tag.to_owned(),
+                expected: tag.trim_start_matches("sha256.").to_owned(),
+                actual: "0".repeat(64),
+                size: 1,
+            });
+        }
         let bytes = if corrupt {
             b"<html>not an image</html>".to_vec()
         } else {

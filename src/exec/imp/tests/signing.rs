@@ -114,6 +114,13 @@ async fn an_image_that_cannot_be_signed_or_uploaded_gets_no_tag() {
             },
             "signed-upload",
         ),
+        (
+            Script {
+                download_mismatch: true,
+                ..Script::default()
+            },
+            "sign-download",
+        ),
     ] {
         let scratch = tempfile::tempdir().unwrap();
         let (options, _) = signing(&["base"], scratch.path());
@@ -132,12 +139,16 @@ async fn an_image_that_cannot_be_signed_or_uploaded_gets_no_tag() {
             ("signed-upload", FailReason::SignedUpload { container, .. }) => {
                 assert_eq!(container, "acme/tools/base");
             }
+            ("sign-download", FailReason::SignDownload { image, error }) => {
+                assert!(image.contains("alice/remote-builds/"), "{image}");
+                assert!(error.contains("SHA-256"), "{error}");
+            }
             _ => panic!("{kind}: {reason:?}"),
         }
         let state = fake.state();
         assert!(state.tag_calls.is_empty(), "{kind}: {:?}", state.tag_calls);
-        if kind == "signing" {
-            assert!(state.image_uploads.is_empty());
+        if kind != "signed-upload" {
+            assert!(state.image_uploads.is_empty(), "{kind}");
         }
         let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
         assert!(left.is_empty(), "{kind}: {left:?}");
