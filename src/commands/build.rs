@@ -355,7 +355,8 @@ async fn build_with(
         .redactor
         .with(context.signing.secrets.iter().map(String::as_str));
     options.signers = context.signing.signers.clone();
-    options.keep_signed = args.pull.is_some();
+    // The mirrors push a signed file from there too, rather than download it again.
+    options.keep_signed = args.pull.is_some() || options.registry.is_some();
     options.labels = provenance::labels(settings, &plan.context, &project.manifest.root);
     options.cancel = context.cancel.clone();
 

@@ -212,9 +212,8 @@ impl Mirroring {
     }
 }
 
-/// Where a job's SIF file comes from: downloaded from the library once, on first need,
-/// unless a step before this one left the job's file at [`local_file`] (a signed image is
-/// on disk already): the directory is the job's own within the run's scratch.
+/// Where a job's SIF file comes from: the signed file the run kept, else downloaded from the
+/// library into the job's own directory of the run's scratch, once, on first need.
 struct Source<'a, L> {
     library: &'a L,
     job: &'a Job,
@@ -230,10 +229,14 @@ impl<L: Library> Source<'_, L> {
     async fn file(&self) -> Result<PathBuf, ServiceFault> {
         self.file
             .get_or_init(|| async {
-                let path = local_file(&self.scratch, self.job);
-                if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-                    return Ok(path);
+                // A signed image the signing step kept (`ExecOptions::keep_signed`) is the
+                // file the library holds under this hash: it is shared with `--pull`, so it
+                // is read, never moved.
+                let kept = super::sign::kept_signed(&self.scratch, self.hash);
+                if tokio::fs::try_exists(&kept).await.unwrap_or(false) {
+                    return Ok(kept);
                 }
+                let path = self.dir.join(file_name(self.job));
                 let downloaded = async {
                     tokio::fs::create_dir_all(&self.dir)
                         .await
@@ -254,12 +257,6 @@ impl<L: Library> Source<'_, L> {
             .await
             .clone()
     }
-}
-
-/// Where a step of the job that has the image's final file (signed and uploaded) may leave
-/// it for the mirrors, which then push it without downloading it again.
-pub(super) fn local_file(scratch: &Path, job: &Job) -> PathBuf {
-    job_dir(scratch, job).join(file_name(job))
 }
 
 /// The job's directory in the run's scratch, removed once its mirrors are done.

@@ -260,26 +260,29 @@ async fn other_architectures_get_suffixed_tags_and_ephemeral_jobs_mirror_nothing
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_file_a_step_left_for_the_mirrors_is_pushed_without_a_download() {
-    use sha2::{Digest, Sha256};
+async fn a_signed_file_kept_for_the_run_is_pushed_and_left_for_pull() {
     let scratch = tempfile::tempdir().expect("scratch");
     let registry = Arc::new(MemoryRegistry::default());
-    let jobs = mirrored(&["base"]);
-    let left = crate::exec::mirror::local_file(scratch.path(), &jobs[0]);
-    std::fs::create_dir_all(left.parent().expect("dir")).expect("mkdir");
-    std::fs::write(&left, b"signed SIF").expect("write");
+    let hash = format!("sha256.{}", "a".repeat(64));
+    let kept = crate::exec::kept_signed(scratch.path(), &hash);
+    std::fs::create_dir_all(kept.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&kept, b"signed and uploaded").expect("write");
+    let mut jobs = mirrored(&["base"]);
+    jobs[0].action = JobAction::Retag {
+        image: Image {
+            id: "image".into(),
+            hash,
+            size: 19,
+            container_id: "c".into(),
+            arch: Some("amd64".into()),
+            uploaded: true,
+        },
+    };
     let run = run_mirrored(jobs, &registry, scratch.path()).await;
     assert!(run.downloads.is_empty(), "{:?}", run.downloads);
-    let hex: String = Sha256::digest(b"signed SIF")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let uploads = registry.lock().uploads.clone();
-    assert_eq!(uploads.len(), 2, "{uploads:?}");
-    assert!(
-        uploads
-            .iter()
-            .all(|(_, digest)| *digest == format!("sha256:{hex}"))
+    assert_eq!(
+        run.summary.jobs[0].mirrors[0].action,
+        Some(MirrorAction::Pushed)
     );
-    assert!(!left.exists(), "removed once the mirrors are done");
+    assert!(kept.exists(), "still there for --pull");
 }
