@@ -128,9 +128,26 @@ fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
         .env("SIGNING_PASS", PASSPHRASE)
         .env("GITHUB_STEP_SUMMARY", &summary)
         .args(["build", "--pull", "out", "--format", "json"])
+        .args([
+            "--log-dir",
+            "logs",
+            "--junit",
+            "junit.xml",
+            "--dotenv",
+            "build.env",
+        ])
         .run()
         .expect_code(0);
     assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(repo.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(reports.len(), 7);
+    reports.extend([repo.path().join("junit.xml"), repo.path().join("build.env")]);
+    for report in &reports {
+        assert_no_secret(&std::fs::read_to_string(report).unwrap(), &key);
+    }
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert_no_secret(&summary, &key);
     assert_eq!(
@@ -336,6 +353,40 @@ fn a_refused_signed_upload_sets_no_tag_and_a_missing_key_stops_the_run() {
     for arch in ["amd64", "arm64"] {
         let tagged = emulated.image("library://acme-lab/tools/base", "main", arch);
         assert!(tagged.is_none(), "{arch}: {tagged:?}");
+    }
+
+    // A careless builder echoes the passphrase and a line of the key into its log: every
+    // output and log file shows them masked.
+    let key_line = key
+        .secret
+        .lines()
+        .find(|l| l.len() >= 40)
+        .expect("a long line of the armored key");
+    emulated.add_rule(FaultRule::new(
+        "POST v1/build",
+        Some(1),
+        FaultAction::FailBuild {
+            reason: format!("gpg --passphrase {PASSPHRASE} failed on {key_line}"),
+        },
+    ));
+    let run = emulated
+        .sifbake(repo.path())
+        .env("SIGNING_KEY", &key.secret)
+        .env("SIGNING_PASS", PASSPHRASE)
+        .args(["build", "--targets", "r", "--log-dir", "logs"])
+        .run()
+        .expect_code(1);
+    assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+    let logs: Vec<String> = std::fs::read_dir(repo.path().join("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        logs.iter().any(|log| log.contains("failed on ***")),
+        "{logs:?}"
+    );
+    for log in &logs {
+        assert_no_secret(log, &key);
     }
 }
 
