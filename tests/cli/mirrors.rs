@@ -447,3 +447,55 @@ fn a_registry_that_is_down_keeps_the_library_tags_and_exits_3_after_the_retries(
         "the library's tags are set"
     );
 }
+
+#[test]
+fn a_signed_image_reaches_the_mirror_signed_without_a_second_download() {
+    let Some(registry) = TestRegistry::start(Auth::Htpasswd) else {
+        return;
+    };
+    let emulated = Emulated::start();
+    let repo = Repo::from_examples();
+    let manifest = repo.path().join("sifbake.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("defaults:\n", "defaults:\n  sign: {key: SIGNING_KEY}\n", 1),
+    )
+    .expect("write");
+    let sha = mirror_examples(&repo, &registry);
+    let key = crate::test_keys::generate("CI Signer <ci@example.com>", None);
+    let docker = docker_config(&registry);
+    let ci = tempfile::tempdir().expect("tempdir");
+    let vars = github_push("refs/heads/main", &sha, ci.path());
+    let (result, _) = build(
+        emulated
+            .sifbake(repo.path())
+            .env("DOCKER_CONFIG", docker.path())
+            .env("SIGNING_KEY", &key.secret)
+            .env("SIFBAKE_TARGETS", "r"),
+        &vars,
+        0,
+    );
+    let built = images(&result);
+    // base (amd64, arm64) and r: each downloaded once, to be signed; the mirrors push the
+    // kept signed files.
+    assert_eq!(built.len(), 3, "{result:#}");
+    assert_eq!(emulated.counters().images_downloaded, 3);
+    for (target, arch, image) in &built {
+        assert!(image["image"]["signed_by"].is_string(), "{target} {arch}");
+        assert_eq!(image["mirrors"][0]["action"], "pushed", "{image:#}");
+    }
+    if let Some(oras) = go_tool("oras", "oras.land/oras/cmd/oras") {
+        let (_, _, r) = built
+            .iter()
+            .find(|(target, _, _)| target == "r")
+            .expect("r");
+        let file = oras_pull(&oras, &format!("{}/acme/r:main", registry.address()));
+        // The signed file the library holds under the tags, not the builder's unsigned one.
+        assert_eq!(
+            sha256_dot(&file),
+            r["image"]["hash"].as_str().expect("hash")
+        );
+        let _ = std::fs::remove_dir_all(file.parent().expect("dir"));
+    }
+}
