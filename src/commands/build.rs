@@ -284,21 +284,13 @@ async fn build_with(
         reports.diagnostics(out, &missing)?;
         return Ok(exit::BUILD_FAILED);
     }
-    // Ephemeral runs (pull requests) mirror nothing, as they tag nothing.
-    let registries = match publish {
-        Publish::Push => mirrors::registries(&plan),
-        _ => Default::default(),
-    };
-    let mirror_setup = match mirrors::prepare(settings, &args.remote, &registries) {
+    let mirror_setup = match mirrors::for_run(settings, &args.remote, publish, &plan, out.stderr)? {
         Ok(setup) => setup,
         Err(diagnostics) => {
             reports.diagnostics(out, &diagnostics)?;
             return Ok(exit::BAD_INPUT);
         }
     };
-    if let Some(setup) = &mirror_setup {
-        setup.mask_in_github_actions(settings, out.stderr)?;
-    }
     if args.dry_run {
         writeln!(
             out.stderr,
@@ -342,15 +334,13 @@ async fn build_with(
     };
     options.fail_fast = args.fail_fast;
     options.library_url = Some(services.library_url.clone());
-    let registry_secrets = mirror_setup.as_ref().map(|s| s.secrets.clone());
-    options.redactor = Redactor::new(
-        services
-            .token
-            .iter()
-            .map(Token::expose)
-            .chain(registry_secrets.iter().flatten().map(String::as_str)),
-    );
-    options.registry = mirror_setup.map(mirrors::MirrorSetup::into_client);
+    options.redactor = Redactor::new(services.token.iter().map(Token::expose));
+    if let Some(setup) = mirror_setup {
+        options.redactor = options
+            .redactor
+            .with(setup.secrets.iter().map(String::as_str));
+        options.registry = Some(setup.into_client());
+    }
     options.redactor = options
         .redactor
         .with(context.signing.secrets.iter().map(String::as_str));

@@ -151,8 +151,9 @@ async fn tag(
         }
     };
     // A retag reaches the mirrors too: an image missing there is pushed, without a build.
-    let registries = super::build::mirrors::registries(&plan);
-    let mirror_setup = match super::build::mirrors::prepare(settings, &args.remote, &registries) {
+    let mirrors =
+        super::build::mirrors::for_run(settings, &args.remote, Publish::Push, &plan, out.stderr)?;
+    let mirror_setup = match mirrors {
         Ok(setup) => setup,
         Err(diagnostics) => {
             services.close().await;
@@ -160,22 +161,17 @@ async fn tag(
             return Ok(exit::BAD_INPUT);
         }
     };
-    if let Some(setup) = &mirror_setup {
-        setup.mask_in_github_actions(settings, out.stderr)?;
-    }
     let scratch = tempfile::Builder::new().prefix("sifbake-tag-").tempdir()?;
     let mut options = ExecOptions::new(scratch.path().to_path_buf());
     options.jobs = super::build::DEFAULT_MAX_JOBS;
     options.library_url = Some(services.library_url.clone());
-    let registry_secrets = mirror_setup.as_ref().map(|s| s.secrets.clone());
-    options.redactor = Redactor::new(
-        services
-            .token
-            .iter()
-            .map(Token::expose)
-            .chain(registry_secrets.iter().flatten().map(String::as_str)),
-    );
-    options.registry = mirror_setup.map(super::build::mirrors::MirrorSetup::into_client);
+    options.redactor = Redactor::new(services.token.iter().map(Token::expose));
+    if let Some(setup) = mirror_setup {
+        options.redactor = options
+            .redactor
+            .with(setup.secrets.iter().map(String::as_str));
+        options.registry = Some(setup.into_client());
+    }
     // Nothing is built: the provenance is only the mirrors' annotations.
     options.labels =
         super::build::provenance::labels(settings, &plan.context, &project.manifest.root);

@@ -96,6 +96,29 @@ pub fn prepare(
     Ok(Some(MirrorSetup { client, secrets }))
 }
 
+/// The client a publishing run mirrors with (`None`: no mirror to push to, or an ephemeral
+/// run, which mirrors nothing as it tags nothing), its passwords masked by the runner in
+/// GitHub Actions; or the diagnostics of credentials that cannot be read.
+pub fn for_run(
+    settings: &Settings,
+    remote: &RemoteArgs,
+    publish: Publish,
+    plan: &Plan,
+    stderr: &mut dyn std::io::Write,
+) -> std::io::Result<Result<Option<MirrorSetup>, Vec<Diagnostic>>> {
+    if publish != Publish::Push {
+        return Ok(Ok(None));
+    }
+    let setup = match prepare(settings, remote, &registries(plan)) {
+        Ok(setup) => setup,
+        Err(diagnostics) => return Ok(Err(diagnostics)),
+    };
+    if let Some(setup) = &setup {
+        setup.mask_in_github_actions(settings, stderr)?;
+    }
+    Ok(Ok(setup))
+}
+
 /// A client with the run's `--allow-insecure` and request timeout.
 pub fn client(
     remote: &RemoteArgs,
