@@ -18,7 +18,6 @@ use crate::figures::{Figure, Figures, Goal};
 use crate::measure::{Invocation, Usage, measured};
 
 #[path = "../../emulator/tests/it/test_keys.rs"]
-#[allow(dead_code)]
 mod test_keys;
 
 const MIB: u64 = 1024 * 1024;
