@@ -37,10 +37,10 @@ mod inspect;
 mod keystore;
 /// Only images whose upload completed count as existing.
 mod library_state;
-/// `labels:`, `mirrors:` and `sign:` in the manifest, end to end.
-mod manifest_keys;
 /// Build logs streamed live, and the builder's reason for a failure in every report.
 mod live_logs;
+/// `labels:`, `mirrors:` and `sign:` in the manifest, end to end.
+mod manifest_keys;
 /// The `tags`, `version` and `labels` outputs, on GitHub and in GitLab's dotenv.
 mod metadata_outputs;
 /// Mirrors to a real OCI registry: every tag pulled back by `oras`, re-runs push no file.
@@ -63,15 +63,15 @@ mod ref_resolution;
 /// What `plan`, `build` and `tag` write for CI: GitHub outputs, summary and annotations;
 /// JUnit and dotenv reports.
 mod reports;
+/// The secrets canary: a known token never shows in any output of any command.
+mod secrets;
+/// What a refused service call says.
+mod service_errors;
 /// `sifbake sign` and `verify` on local files, judged by the SIF reference too.
 mod sign_verify;
 /// `sign:` in `build`: every image signed before a tag names it, verified by sifbake and
 /// the SIF reference; bad keys, a refused upload and the secrets canary.
 mod signing;
-/// The secrets canary: a known token never shows in any output of any command.
-mod secrets;
-/// What a refused service call says.
-mod service_errors;
 /// docker/metadata-action's tag language and the `latest` rule, on real git tags.
 mod tag_language;
 /// Fresh OpenPGP keys for the keystore tests.
