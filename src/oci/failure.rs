@@ -3,48 +3,15 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
-use std::time::Duration;
-
-use reqwest::header::{self, HeaderMap};
 use serde::Deserialize;
 
-/// The deepest cause's words: the OS's or TLS's own, without reqwest's layers around them.
-pub fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut deepest = error;
-    while let Some(cause) = deepest.source() {
-        deepest = cause;
-    }
-    deepest.to_string()
-}
+// The registry speaks HTTP as the Sylabs services do: the same reading of a failed
+// connection and of `Retry-After`.
+pub use crate::scs::http::{innermost, retry_after};
 
+/// Returns true if and only if TLS refused the connection (a certificate, a handshake).
 pub fn has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(cause) = next {
-        if cause.is::<rustls::Error>() {
-            return true;
-        }
-        if let Some(inner) = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            && has_tls_error(inner)
-        {
-            return true;
-        }
-        next = cause.source();
-    }
-    false
-}
-
-/// Reads `Retry-After` in seconds (the HTTP-date form falls back to backoff).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    crate::scs::http::chain_has::<rustls::Error>(error)
 }
 
 /// The registry's error text: `CODE: message` per error, or the start of a non-JSON body.

@@ -406,7 +406,9 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// An `io::Error` wrapping another error reports that error's *source* as its own, skipping
 /// the wrapped error itself (std's `impl Error for io::Error`): hyper hands rustls's
 /// certificate errors up inside one, so the wrapped error is looked at too.
-fn chain_has<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn chain_has<T: std::error::Error + 'static>(
+    error: &(dyn std::error::Error + 'static),
+) -> bool {
     let mut next = Some(error);
     while let Some(cause) = next {
         if cause.is::<T>() {

@@ -9,7 +9,7 @@ mod connect;
 mod context;
 mod download;
 mod endpoints;
-mod http;
+pub(crate) mod http;
 mod keystore;
 mod library_client;
 mod retry;
