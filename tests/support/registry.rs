@@ -10,7 +10,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The registry binary Debian installs.
 pub const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
@@ -18,9 +18,6 @@ pub const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
 pub const USER: &str = "mirror-bot";
 /// Its password: distinctive, so a leak of it is found by the canary checks.
 pub const PASSWORD: &str = "reg-canary-Hq4Wz8Lm2Px7";
-
-/// How long a registry may take to answer `/v2/` after it starts.
-const READY_WITHIN: Duration = Duration::from_secs(20);
 
 /// A running registry.
 pub struct TestRegistry {
@@ -133,7 +130,7 @@ impl TestRegistry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_section}",
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_section}",
                     dir.path().join("data").display()
                 ),
             )
@@ -143,10 +140,10 @@ impl TestRegistry {
                 .arg(&config)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("start docker-registry");
-            if await_ready(&mut child, port) {
+            if await_ready(&mut child) {
                 return Some(TestRegistry { child, port, dir });
             }
             let _ = child.kill();
@@ -173,22 +170,24 @@ impl Drop for TestRegistry {
     }
 }
 
-/// Polls `/v2/` until the registry answers (any status); `false` if it exits first.
-fn await_ready(child: &mut Child, port: u16) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < READY_WITHIN {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if http_status(port, "/v2/").is_some() {
-            return true;
-        }
-        // A bounded poll: the registry cannot tell us it is listening.
-        std::thread::sleep(Duration::from_millis(20));
+/// Waits for the registry's "listening on" line, which it logs once its socket is bound;
+/// `false` if it exits first (a port taken meanwhile). The rest of its log is drained on a
+/// thread of its own so a full pipe never blocks it.
+fn await_ready(child: &mut Child) -> bool {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("the registry's stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("msg=\"listening on "));
+    if ready {
+        std::thread::spawn(move || lines.for_each(drop));
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("docker-registry did not answer on port {port} within {READY_WITHIN:?}");
+    ready
 }
 
 /// The status line of a plain GET, or `None` when nothing answers.
