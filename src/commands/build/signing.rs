@@ -113,6 +113,7 @@ fn load_one(
         ));
     };
     secrets.push(armored.clone());
+    let armored = key_text(armored, secrets);
     let passphrase = match &spec.passphrase_env {
         Some(name) => match read(name) {
             Some(value) => {
@@ -154,6 +155,37 @@ fn load_one(
             .help(format!("{help}; nothing was built")),
         )
     })
+}
+
+/// Returns the armored key a key variable stands for. CI systems cannot always hold an
+/// armored key as it is: GitLab masks only one-line values and its `File` variables hold a
+/// path. So a value that is not armored text is read as a file path, then as base64 of the
+/// armored key (`base64 -w0 key.asc`); the text found is masked too. Anything else is passed
+/// on as it was, and the key loader says what is wrong with it.
+fn key_text(value: String, secrets: &mut Vec<String>) -> String {
+    const ARMOR: &str = "-----BEGIN PGP";
+    if value.contains(ARMOR) {
+        return value;
+    }
+    let from_file = std::fs::read_to_string(value.trim())
+        .ok()
+        .filter(|text| text.contains(ARMOR));
+    let from_base64 = || {
+        use base64::Engine as _;
+        let compact: String = value.split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|text| text.contains(ARMOR))
+    };
+    match from_file.or_else(from_base64) {
+        Some(text) => {
+            secrets.push(text.clone());
+            text
+        }
+        None => value,
+    }
 }
 
 /// Reads a variable from the process environment, an empty value counting as unset.
@@ -205,4 +237,51 @@ pub async fn push_keys(
         ));
     }
     Ok(pushed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_text;
+
+    const ARMORED: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLYBGd...\n-----END PGP PRIVATE KEY BLOCK-----\n";
+
+    #[test]
+    fn armored_text_is_taken_as_it_is() {
+        let mut secrets = Vec::new();
+        assert_eq!(key_text(ARMORED.to_owned(), &mut secrets), ARMORED);
+        assert!(secrets.is_empty());
+    }
+
+    #[test]
+    fn a_path_is_read_and_its_text_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.asc");
+        std::fs::write(&path, ARMORED).unwrap();
+        let mut secrets = Vec::new();
+        let text = key_text(path.display().to_string(), &mut secrets);
+        assert_eq!(text, ARMORED);
+        assert_eq!(secrets, [ARMORED]);
+    }
+
+    #[test]
+    fn base64_of_the_key_is_decoded_and_masked() {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(ARMORED);
+        // `base64` without -w0 wraps its output; the wrapped form works too.
+        let wrapped = format!("{}\n{}", &encoded[..40], &encoded[40..]);
+        for value in [encoded, wrapped] {
+            let mut secrets = Vec::new();
+            assert_eq!(key_text(value, &mut secrets), ARMORED);
+            assert_eq!(secrets, [ARMORED]);
+        }
+    }
+
+    #[test]
+    fn anything_else_reaches_the_key_loader_unchanged() {
+        let mut secrets = Vec::new();
+        for value in ["not a key", "bm90IGEga2V5", "/no/such/file.asc"] {
+            assert_eq!(key_text(value.to_owned(), &mut secrets), value);
+        }
+        assert!(secrets.is_empty());
+    }
 }
