@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use lookup::{Lookups, prefetch};
+pub use lookup::{Lookups, prefetch, signed_targets};
 
 use super::Output;
 use super::output_failure::OutputFailure;
@@ -214,7 +214,13 @@ async fn build_with(
         signals,
         ..
     } = *context;
-    let lookup = prefetch(Arc::clone(&services.library), full_offline, &project.graph);
+    let signed = signed_targets(project);
+    let lookup = prefetch(
+        Arc::clone(&services.library),
+        full_offline,
+        &project.graph,
+        &signed,
+    );
     let looked_up = tokio::select! {
         lookups = services::reporting_retries(lookup, retries, out.stderr) => Some(lookups),
         () = context.cancel.cancelled() => None,

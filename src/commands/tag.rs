@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::Output;
-use super::build::{exit_code, prefetch};
+use super::build::{exit_code, prefetch, signed_targets};
 use super::plan::gather;
 use super::reports::Reports;
 use super::services;
@@ -80,7 +80,13 @@ async fn tag(
         Ok(connected) => connected,
         Err(code) => return Ok(code),
     };
-    let lookup = prefetch(Arc::clone(&services.library), &offline, &project.graph);
+    let signed = signed_targets(&project);
+    let lookup = prefetch(
+        Arc::clone(&services.library),
+        &offline,
+        &project.graph,
+        &signed,
+    );
     let lookups = match services::reporting_retries(lookup, &mut retries, out.stderr).await {
         Ok(lookups) => lookups,
         Err(error) => {
@@ -112,8 +118,15 @@ async fn tag(
                 let tag = image.digest_tag.as_deref();
                 let incomplete = tag
                     .is_some_and(|tag| lookups.is_incomplete(&target.reference, &image.arch, tag));
+                let unsigned =
+                    tag.is_some_and(|tag| lookups.is_unsigned(&target.reference, &image.arch, tag));
                 let tag = tag.unwrap_or("with its input digest");
-                missing.push(if incomplete {
+                missing.push(if unsigned {
+                    format!(
+                        "`{}` ({}): the image tagged {tag} is unsigned, though the target is signed (someone pushed it); `sifbake build` builds and signs it again",
+                        target.name, image.arch
+                    )
+                } else if incomplete {
                     format!(
                         "`{}` ({}): the image tagged {tag} is a record whose upload never completed",
                         target.name, image.arch

@@ -380,6 +380,7 @@ mod tests {
             container_id: "container".into(),
             arch: Some("amd64".into()),
             uploaded: true,
+            ..Image::default()
         }
     }
 

@@ -309,7 +309,7 @@ async fn build<B: BuildService + 'static, L: Library + 'static>(
             path: Some(job.container.path()),
             hash: Some(other.hash.clone()),
             size: other.size,
-            signed_by: None,
+            signed_by: tagging::signed_by(shared, job, &other),
         };
         found = other;
     }
@@ -522,7 +522,7 @@ async fn retag<B: BuildService, L: Library + 'static>(
             path: Some(job.container.path()),
             hash: Some(image.hash.clone()),
             size: image.size,
-            signed_by: None,
+            signed_by: tagging::signed_by(shared, job, image),
         },
         tags: if job.publish {
             job.tags.clone()

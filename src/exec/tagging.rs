@@ -157,5 +157,21 @@ pub(super) async fn adoptable<B, L: Library>(
     )
     .await
     .ok()??;
-    (found.uploaded && Some(found.id.as_str()) != ours).then_some(found)
+    // A signed target's inputs never name an unsigned image (the digest covers `signed`):
+    // one found there was pushed by someone else, and this job's own signed image takes
+    // the tag instead.
+    let signed = job.publish && shared.options.signers.contains_key(&job.target);
+    let acceptable = !(signed && found.known_unsigned());
+    (found.uploaded && acceptable && Some(found.id.as_str()) != ours).then_some(found)
+}
+
+/// Who the library says signed `image`, an image of another run that this job tags: for a
+/// signed target only, preferring the job's own key when it is among the signers (a key
+/// rotated since may have signed it, which `sifbake verify` judges).
+pub(super) fn signed_by<B, L>(shared: &Shared<B, L>, job: &Job, image: &Image) -> Option<String> {
+    if !job.publish {
+        return None;
+    }
+    let signer = shared.options.signers.get(&job.target)?;
+    image.signer(Some(signer.fingerprint())).map(str::to_owned)
 }

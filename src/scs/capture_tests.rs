@@ -206,6 +206,7 @@ async fn tags_send_bearer_and_no_content_type() {
         container_id: "c1".into(),
         arch: None,
         uploaded: true,
+        ..Image::default()
     };
     let container = LibraryRef::parse("acme/tools/base").unwrap_or_else(|e| panic!("{e}"));
     client

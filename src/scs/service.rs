@@ -79,6 +79,29 @@ pub struct Image {
     /// (a 0-byte image, one whose file the library lost) counts as missing: it is rebuilt,
     /// never tagged.
     pub uploaded: bool,
+    /// Whether the library found a signature in the file; `None` when it did not say
+    /// (a library that does not check, or has not checked yet).
+    pub signed: Option<bool>,
+    /// The signers' key fingerprints, upper-case hex as `sifbake_sif::keys` prints them.
+    pub fingerprints: Vec<String>,
+}
+
+impl Image {
+    /// The fingerprint to report as the image's signer: `expected` when the library names
+    /// it among the signers, else the first one the library names.
+    pub fn signer(&self, expected: Option<&str>) -> Option<&str> {
+        let expected = expected.and_then(|expected| {
+            self.fingerprints
+                .iter()
+                .find(|fingerprint| fingerprint.eq_ignore_ascii_case(expected))
+        });
+        expected.or(self.fingerprints.first()).map(String::as_str)
+    }
+
+    /// The library says the file holds no signature (not merely that it did not say).
+    pub fn known_unsigned(&self) -> bool {
+        self.signed == Some(false) && self.fingerprints.is_empty()
+    }
 }
 
 /// Why a service call failed.

@@ -193,6 +193,18 @@ pub struct ImageWire {
     /// What some third-party libraries report instead (`completed`, `broken`, ...).
     #[serde(rename = "uploadState", alias = "UploadState", alias = "upload_state")]
     pub upload_state: Option<String>,
+    #[serde(alias = "Signed")]
+    pub signed: Option<bool>,
+    /// `null` from Go's encoder for a nil slice; the custom reader takes it as empty.
+    #[serde(alias = "Fingerprints", deserialize_with = "null_as_empty")]
+    pub fingerprints: Vec<String>,
+}
+
+/// A list that Go encodes as `null` when it is empty (a nil slice).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl ImageWire {
@@ -216,6 +228,17 @@ impl ImageWire {
                 || self
                     .upload_state
                     .is_some_and(|state| state.eq_ignore_ascii_case("completed")),
+            // A fingerprint is a signature whatever `signed` says (a library that fills
+            // one and not the other); upper case, so it compares with the signer's.
+            signed: self
+                .signed
+                .or((!self.fingerprints.is_empty()).then_some(true)),
+            fingerprints: self
+                .fingerprints
+                .into_iter()
+                .map(|fingerprint| fingerprint.trim().to_ascii_uppercase())
+                .filter(|fingerprint| !fingerprint.is_empty())
+                .collect(),
         })
     }
 }
@@ -388,7 +411,40 @@ mod tests {
                 container_id: "c1".into(),
                 arch: None,
                 uploaded: true,
+                ..Image::default()
             })
+        );
+    }
+
+    #[test]
+    fn image_says_who_signed_it() {
+        let image = |value: serde_json::Value| {
+            let mut base = json!({"id": "img1", "container": "c1"});
+            base.as_object_mut()
+                .expect("object")
+                .extend(value.as_object().expect("object").clone());
+            serde_json::from_value::<ImageWire>(base)
+                .expect("decodes")
+                .into_domain()
+                .expect("has ids")
+        };
+        let signed = image(json!({"signed": true, "fingerprints": ["ab12", "CD34"]}));
+        assert_eq!(signed.signed, Some(true));
+        assert_eq!(signed.fingerprints, ["AB12", "CD34"]);
+        let unsigned = image(json!({"signed": false, "fingerprints": null}));
+        assert_eq!(
+            (unsigned.signed, unsigned.fingerprints.len()),
+            (Some(false), 0)
+        );
+        let unsaid = image(json!({}));
+        assert_eq!((unsaid.signed, unsaid.fingerprints.len()), (None, 0));
+        let null = image(json!({"signed": null, "fingerprints": []}));
+        assert_eq!(null.signed, None);
+        // A fingerprint without `signed` is a signature all the same.
+        let go_names = image(json!({"Fingerprints": ["EF56"]}));
+        assert_eq!(
+            (go_names.signed, go_names.fingerprints),
+            (Some(true), vec!["EF56".to_owned()])
         );
     }
 

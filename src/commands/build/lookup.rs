@@ -29,6 +29,9 @@ pub struct Lookups {
     asked: usize,
     /// (container path, arch, digest tag) of image records whose upload never completed.
     incomplete: BTreeSet<(String, String, String)>,
+    /// (container path, arch, digest tag) of unsigned images under a signed target's digest
+    /// tag: that digest covers `signed`, so someone else pushed them; they count as missing.
+    unsigned: BTreeSet<(String, String, String)>,
 }
 
 impl Lookups {
@@ -59,7 +62,19 @@ impl Lookups {
                     "the library holds {path}:{tag} ({arch}) but its upload never completed; it counts as missing: it is built again, and nothing is tagged onto it"
                 )
             })
+            .chain(self.unsigned.iter().map(|(path, arch, tag)| {
+                format!(
+                    "the library holds {path}:{tag} ({arch}) unsigned, though the target is signed and that tag names its signed inputs (someone pushed an unsigned image with it); it counts as missing: it is built and signed again, and the tag moves to the signed image"
+                )
+            }))
             .collect()
+    }
+
+    /// Whether the library's image under this digest tag is unsigned though its target is
+    /// signed.
+    pub fn is_unsigned(&self, reference: &LibraryRef, arch: &str, tag: &str) -> bool {
+        self.unsigned
+            .contains(&(reference.path(), arch.to_owned(), tag.to_owned()))
     }
 
     /// Whether the library's image under this digest tag is a record whose upload never
@@ -82,11 +97,24 @@ impl DigestLookup for Lookups {
     }
 }
 
-/// Looks up the digest tags of the plan's build candidates and of the images they build on.
+/// The targets whose images are signed (`sign:`), for `prefetch`.
+pub fn signed_targets(project: &crate::project::Project) -> BTreeSet<String> {
+    project
+        .manifest
+        .targets
+        .iter()
+        .filter(|target| target.sign.is_some())
+        .map(|target| target.name.clone())
+        .collect()
+}
+
+/// Looks up the digest tags of the plan's build candidates and of the images they build on;
+/// `signed` names the targets whose images must be signed.
 pub async fn prefetch<L: Library + 'static>(
     library: Arc<L>,
     plan: &Plan,
     graph: &Graph,
+    signed: &BTreeSet<String>,
 ) -> Result<Lookups, ServiceError> {
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     for target in &plan.targets {
@@ -143,6 +171,9 @@ pub async fn prefetch<L: Library + 'static>(
             continue;
         };
         match result? {
+            Some(image) if image.uploaded && signed.contains(&name) && image.known_unsigned() => {
+                lookups.unsigned.insert((reference.path(), arch, tag));
+            }
             Some(image) if image.uploaded => {
                 lookups.by_tag.insert((reference.path(), arch.clone(), tag));
                 lookups.by_target.insert((name, arch), image);

@@ -126,6 +126,7 @@ fn existing_image() -> Image {
         container_id: "acme/tools/base".into(),
         arch: Some(ARCH.into()),
         uploaded: true,
+        ..Image::default()
     }
 }
 

@@ -131,6 +131,7 @@ async fn a_tag_for_an_unknown_container_is_an_error_with_context() {
         container_id: "no-such-container".into(),
         arch: None,
         uploaded: true,
+        ..Image::default()
     };
     let error = err(connection
         .library

@@ -48,6 +48,9 @@ pub struct Script {
     /// Another run's image with the same inputs: when the library shows it under the
     /// job's digest tag.
     pub foreign: Option<Foreign>,
+    /// What the library says of the foreign image's signers: `None`, nothing (it does not
+    /// check); an empty list, unsigned; else signed by these fingerprints.
+    pub foreign_signers: Option<Vec<String>>,
     /// The file the library serves for the built image is not a SIF.
     pub corrupt_image: bool,
     /// The library refuses a signed image's upload (a 403).
@@ -74,6 +77,7 @@ pub fn foreign_image(name: &str) -> Image {
         container_id: name.to_owned(),
         arch: Some(super::ARCH.to_owned()),
         uploaded: true,
+        ..Image::default()
     }
 }
 
@@ -93,6 +97,7 @@ impl Default for Script {
             stop_at_tag: None,
             hang_tag: None,
             foreign: None,
+            foreign_signers: None,
             corrupt_image: false,
             refuse_upload: false,
             download_mismatch: false,
@@ -366,6 +371,10 @@ impl Library for Fake {
         let now = Instant::now();
         let name = &container.container;
         let foreign = state.scripts.get(name).and_then(|script| script.foreign);
+        let signers = state
+            .scripts
+            .get(name)
+            .and_then(|script| script.foreign_signers.clone());
         let built = state
             .builds
             .iter()
@@ -376,7 +385,12 @@ impl Library for Fake {
             None => false,
         };
         if visible && tag.starts_with("inputs-") {
-            return Ok(Some(foreign_image(name)));
+            let mut image = foreign_image(name);
+            if let Some(signers) = signers {
+                image.signed = Some(!signers.is_empty());
+                image.fingerprints = signers;
+            }
+            return Ok(Some(image));
         }
         let image = state
             .builds
@@ -395,6 +409,7 @@ impl Library for Fake {
                 container_id: container.path(),
                 arch: Some(arch.to_owned()),
                 uploaded: true,
+                ..Image::default()
             })
             .next_back();
         Ok(image)
@@ -502,6 +517,7 @@ impl Library for Fake {
                 container_id: "alice/remote-builds".into(),
                 arch: Some(arch.to_owned()),
                 uploaded: true,
+                ..Image::default()
             },
             path: destination.to_path_buf(),
             parts: 1,
@@ -545,6 +561,7 @@ impl Library for Fake {
             container_id: container.path(),
             arch: Some(arch.to_owned()),
             uploaded: true,
+            ..Image::default()
         })
     }
 }

@@ -69,6 +69,7 @@ impl Library for WithFiles {
                 container_id: container.path(),
                 arch: Some(arch.to_owned()),
                 uploaded: true,
+                ..Image::default()
             },
             path: destination.to_path_buf(),
             parts: 1,
@@ -186,6 +187,7 @@ async fn a_built_image_reaches_every_mirror_from_one_download_and_a_retag_only_t
         container_id: "c".into(),
         arch: Some("amd64".into()),
         uploaded: true,
+        ..Image::default()
     };
     again[0].action = JobAction::Retag { image };
     again[0].tags.insert(0, "1.0".into());
@@ -216,6 +218,7 @@ fn second_image(run: &Mirrored) -> JobAction {
                 container_id: "c".into(),
                 arch: Some("amd64".into()),
                 uploaded: true,
+                ..Image::default()
             },
         },
         other => panic!("{other:?}"),
@@ -276,6 +279,7 @@ async fn a_signed_file_kept_for_the_run_is_pushed_and_left_for_pull() {
             container_id: "c".into(),
             arch: Some("amd64".into()),
             uploaded: true,
+            ..Image::default()
         },
     };
     let run = run_mirrored(jobs, &registry, scratch.path()).await;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use sifbake_sif::integrity;
 use sifbake_sif::keys::{PublicKey, SecretKey};
 
-use super::fake::{Fake, Script};
+use super::fake::{Fake, Foreign, Script, foreign_image};
 use super::{ARCH, jobs, options, run};
 use crate::exec::events::{FailReason, Outcome};
+use crate::exec::job::JobAction;
 use crate::exec::options::ExecOptions;
 use crate::exec::sign::Signer;
 
+use crate::scs::Image;
 use crate::scs::keystore_tests::test_keys;
 
 /// Options signing `targets` with a fresh key, scratch in `scratch`; the public key too.
@@ -170,4 +172,112 @@ async fn an_ephemeral_job_of_a_signed_target_is_not_signed() {
     assert!(state.image_uploads.is_empty());
     assert!(!state.calls.iter().any(|c| c.starts_with("download")));
     assert_eq!(run.outcome("base").image().unwrap().signed_by, None);
+}
+
+/// A signed target's image the library already holds, signed by `fingerprints`.
+fn signed_image(fingerprints: &[&str]) -> Image {
+    Image {
+        signed: Some(true),
+        fingerprints: fingerprints.iter().map(|f| (*f).to_owned()).collect(),
+        ..super::existing_image()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retagged_signed_image_names_its_signer_from_the_library() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (options, public) = signing(&["base"], scratch.path());
+    let ours = public.fingerprint();
+    let stranger = "0123456789ABCDEF0123456789ABCDEF01234567";
+    for (fingerprints, expected) in [
+        // The run's own key is named even when the library lists another first.
+        (vec![stranger, ours.as_str()], Some(ours.as_str())),
+        // A key rotated since: the library's first signer, for `sifbake verify` to judge.
+        (vec![stranger], Some(stranger)),
+        (vec![], None),
+    ] {
+        let mut jobs = jobs(&[("base", &[]), ("app", &[])]);
+        for job in &mut jobs {
+            job.action = JobAction::Retag {
+                image: signed_image(&fingerprints),
+            };
+        }
+        let fake = Fake::new(&[]);
+        let run = run(jobs, &fake, &options).await;
+
+        assert!(run.summary.all_succeeded(), "{:?}", run.summary);
+        let Outcome::Retagged { image, tags } = run.outcome("base") else {
+            panic!("{:?}", run.outcome("base"));
+        };
+        assert!(!tags.is_empty());
+        assert_eq!(image.signed_by.as_deref(), expected, "{fingerprints:?}");
+        // `app` is not signed: whatever the library says, the run claims no signer for it.
+        assert_eq!(run.outcome("app").image().unwrap().signed_by, None);
+        let state = fake.state();
+        assert!(state.image_uploads.is_empty() && state.builds.is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_runs_signed_image_is_adopted_with_its_signer() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (options, public) = signing(&["base"], scratch.path());
+    let fake = Fake::new(&[(
+        "base",
+        Script {
+            foreign: Some(Foreign::BeforeSubmit),
+            foreign_signers: Some(vec![public.fingerprint()]),
+            ..Script::default()
+        },
+    )]);
+    let mut jobs = jobs(&[("base", &[])]);
+    jobs[0].adopt = true;
+    let run = run(jobs, &fake, &options).await;
+
+    let Outcome::Retagged { image, .. } = run.outcome("base") else {
+        panic!("{:?}", run.outcome("base"));
+    };
+    assert_eq!(image.hash, Some(foreign_image("base").hash));
+    assert_eq!(
+        image.signed_by.as_deref(),
+        Some(public.fingerprint().as_str())
+    );
+    assert!(fake.state().builds_of("base").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unsigned_image_under_a_signed_targets_digest_tag_is_not_adopted() {
+    for when in [Foreign::BeforeSubmit, Foreign::AfterBuild] {
+        let scratch = tempfile::tempdir().unwrap();
+        let (options, public) = signing(&["base"], scratch.path());
+        let fake = Fake::new(&[(
+            "base",
+            Script {
+                foreign: Some(when),
+                foreign_signers: Some(Vec::new()),
+                ..Script::default()
+            },
+        )]);
+        let mut jobs = jobs(&[("base", &[])]);
+        jobs[0].adopt = true;
+        let run = run(jobs, &fake, &options).await;
+
+        // Built, signed and uploaded; every tag, the digest tag included, names the signed
+        // upload, never the unsigned image.
+        let Outcome::Built { image, tags, .. } = run.outcome("base") else {
+            panic!("{when:?}: {:?}", run.outcome("base"));
+        };
+        assert_eq!(
+            image.signed_by.as_deref(),
+            Some(public.fingerprint().as_str())
+        );
+        let signed_hash = image.hash.clone().expect("a hash");
+        assert_ne!(signed_hash, foreign_image("base").hash);
+        let state = fake.state();
+        assert_eq!(state.builds_of("base").len(), 1, "{when:?}");
+        assert_eq!(state.image_uploads.len(), 1, "{when:?}");
+        assert!(tags.iter().any(|tag| tag.starts_with("inputs-")));
+        assert_eq!(state.tag_calls.len(), tags.len());
+        assert!(state.tag_calls.iter().all(|c| c.hash == signed_hash));
+    }
 }
