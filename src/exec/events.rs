@@ -176,9 +176,9 @@ pub struct BuiltImage {
     pub hash: Option<String>,
     /// Bytes.
     pub size: u64,
-    /// The fingerprint of the key that signed it, when this run signed it (a retagged
-    /// image of a signed target was signed by the run that built it: `sifbake verify`
-    /// checks it).
+    /// The fingerprint of the key that signed it: this run's key when it signed it; for an
+    /// image of a signed target that it retagged, the signer the library names (the run's
+    /// key when among them). The library's word, not a check: `sifbake verify` checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
 }

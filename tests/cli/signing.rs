@@ -1,6 +1,7 @@
 //! `sign:` in `sifbake build` against the emulator: every image of `examples/` signed
 //! before any tag names it, judged by `sifbake verify` and by the SIF reference
-//! (`conformance/cmd/sifsign`, sif/v2 `integrity`); a re-run signs nothing; a key that
+//! (`conformance/cmd/sifsign`, sif/v2 `integrity`); a re-run signs nothing and names each
+//! retagged image's signer; an unsigned image under a signed digest tag is rebuilt; a key that
 //! cannot sign stops the run before any request; a library refusing the signed upload sets
 //! no tag; the key and passphrase never appear in any output.
 
@@ -291,11 +292,22 @@ fn every_example_image_is_signed_verified_and_a_rerun_signs_nothing() {
     let after = emulated.counters();
     assert_eq!(after.builds_submitted, before.builds_submitted);
     assert_eq!(after.images_uploaded, before.images_uploaded);
+    // Each retagged image names its signer, read from the library's record of the image.
+    let mut retagged = 0;
     for target in run.json()["targets"].as_array().unwrap() {
         for image in target["images"].as_array().unwrap() {
             assert_ne!(image["status"], "built", "{image}");
+            if image["status"] == "retagged" {
+                assert_eq!(
+                    image["image"]["signed_by"],
+                    key.fingerprint.as_str(),
+                    "{image}"
+                );
+                retagged += 1;
+            }
         }
     }
+    assert_eq!(retagged, 7, "{}", run.stdout());
 }
 
 #[test]
@@ -434,4 +446,102 @@ fn a_keystore_that_is_missing_or_refuses_stops_the_run_before_any_build() {
     );
     assert_eq!(emulated.counters().builds_submitted, 0);
     assert_no_secret(&format!("{}{}", run.stdout(), run.stderr()), &key);
+}
+
+/// Points `tag` (amd64) of the container `container_id` at `image_id`, through the
+/// library's own endpoint, as any client with write access may.
+fn point_tag(emulated: &Emulated, container_id: &str, tag: &str, image_id: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    sifbake::scs::install_crypto_provider();
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v2/tags/{container_id}", emulated.url()))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"Tag": tag, "Arch": "amd64", "ImageID": image_id}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    });
+}
+
+#[test]
+fn an_unsigned_image_under_a_signed_digest_tag_is_rebuilt_and_signed_not_retagged() {
+    const UNSIGNED: &str = "version: 1\ndefaults:\n  library: library://acme/state\ntargets:\n  base:\n    def: base.def\n";
+    let emulated = Emulated::start();
+    let repo = crate::support::Repo::with_files(&[
+        ("sifbake.yaml", UNSIGNED),
+        ("base.def", "Bootstrap: docker\nFrom: alpine:3.20\n"),
+    ]);
+    let build = |key: Option<&TestKey>| {
+        let mut command = emulated.sifbake(repo.path()).args([
+            "build",
+            "--format",
+            "json",
+            "--default-branch",
+            "main",
+        ]);
+        if let Some(key) = key {
+            command = command
+                .env("SIGNING_KEY", &key.secret)
+                .env("SIGNING_PASS", PASSPHRASE);
+        }
+        command.run().expect_code(0)
+    };
+    build(None);
+    let unsigned = emulated
+        .image("acme/state/base", "main", "amd64")
+        .expect("the unsigned build is tagged");
+    assert_eq!(unsigned.signed, Some(false), "{unsigned:?}");
+    assert!(unsigned.fingerprints.is_empty());
+
+    // The target becomes signed; someone points its new digest tag at the unsigned image.
+    let signed_manifest = UNSIGNED.replacen(
+        "defaults:\n",
+        "defaults:\n  sign: {key: SIGNING_KEY, passphrase: SIGNING_PASS}\n",
+        1,
+    );
+    repo.commit_files("sign", &[("sifbake.yaml", &signed_manifest)]);
+    let plan = emulated
+        .sifbake(repo.path())
+        .args(["plan", "--format", "json", "--default-branch", "main"])
+        .run()
+        .expect_code(0);
+    let digest_tag = plan.json()["targets"][0]["images"][0]["digest_tag"]
+        .as_str()
+        .expect("digest tag")
+        .to_owned();
+    point_tag(&emulated, &unsigned.container_id, &digest_tag, &unsigned.id);
+
+    let key = key();
+    let run = build(Some(&key));
+    let image = &run.json()["targets"][0]["images"][0];
+    assert_eq!(image["status"], "built", "{}", run.stderr());
+    assert_eq!(image["image"]["signed_by"], key.fingerprint.as_str());
+    assert!(
+        run.stderr()
+            .contains("unsigned, though the target is signed"),
+        "the plan says why it builds:\n{}",
+        run.stderr()
+    );
+    let by_digest = emulated
+        .image("acme/state/base", &digest_tag, "amd64")
+        .expect("the digest tag is set");
+    assert_ne!(
+        by_digest.id, unsigned.id,
+        "the tag moved to the signed image"
+    );
+    assert_eq!(
+        by_digest.fingerprints,
+        std::slice::from_ref(&key.fingerprint)
+    );
+
+    // A re-run retags that signed image and names its signer.
+    let run = build(Some(&key));
+    let image = &run.json()["targets"][0]["images"][0];
+    assert_eq!(image["status"], "retagged", "{}", run.stderr());
+    assert_eq!(image["image"]["signed_by"], key.fingerprint.as_str());
 }
