@@ -1,6 +1,7 @@
 //! The fault matrix: every endpoint `sifbake build` calls, under every fault the emulator can
 //! inject (5xx bursts, 429 with `Retry-After`, latency past the request timeout, connection
-//! resets, a dropped log stream) and an emulator restarted mid-run.
+//! resets, a dropped log stream, a lasting refusal) and an emulator restarted mid-run; the
+//! calls only a signed build makes have their rows in [`signed`].
 //!
 //! [`CASES`] is the one table: [`every_injected_fault_case`] runs each row against its own
 //! emulator and asserts the exit code, the result document, the library's final state (tags
@@ -23,6 +24,8 @@ use serde_json::Value;
 
 use crate::support::{Emulated, Repo, TOKEN, repo_root};
 
+mod signed;
+
 /// An endpoint sifbake calls.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Endpoint {
@@ -39,6 +42,22 @@ pub enum Endpoint {
     BuildStatus,
     Cancel,
     ContextDelete,
+    /// A signed build's download of its unsigned image: the library's redirect.
+    SignDownload,
+    /// The ranged `GET`s of the presigned download URL.
+    SignDownloadRange,
+    /// The signed upload's entity, collection and container lookups.
+    EntityLookup,
+    CollectionLookup,
+    ContainerLookup,
+    /// `POST v2/imagefile/{id}`: the signed upload's presigned URL.
+    SignedUploadStart,
+    /// The `PUT` of the signed file to that URL.
+    SignedUploadPut,
+    /// `PUT v2/imagefile/{id}/_complete`.
+    SignedUploadComplete,
+    /// The signing key pushed to the keystore (`keystore: true`).
+    KeystoreAdd,
     /// The whole emulator (restarts).
     Everything,
 }
@@ -60,6 +79,17 @@ impl Endpoint {
             Endpoint::BuildStatus => "GET v1/build/*",
             Endpoint::Cancel => "PUT v1/build/*/_cancel",
             Endpoint::ContextDelete => "DELETE v1/build-context/*",
+            Endpoint::SignDownload => "GET v1/imagefile/*",
+            Endpoint::SignDownloadRange => "GET _download/*",
+            Endpoint::EntityLookup => "GET v1/entities/*",
+            Endpoint::CollectionLookup => "GET v1/collections/*",
+            Endpoint::ContainerLookup => "GET v1/containers/*",
+            Endpoint::SignedUploadStart => "POST v2/imagefile/*",
+            // Context uploads use presigned `PUT`s too; `app`'s comes only after `base` is
+            // signed, uploaded and tagged, so the rule's firings all meet `base`'s upload.
+            Endpoint::SignedUploadPut => "PUT _upload/*",
+            Endpoint::SignedUploadComplete => "PUT v2/imagefile/*/_complete",
+            Endpoint::KeystoreAdd => "POST pks/add",
             Endpoint::Everything => "*",
         }
     }
@@ -80,6 +110,15 @@ impl Endpoint {
             Endpoint::BuildStatus => "status `GET /v1/build/{id}`",
             Endpoint::Cancel => "cancel `PUT /v1/build/{id}/_cancel`",
             Endpoint::ContextDelete => "context delete `DELETE /v1/build-context/{digest}`",
+            Endpoint::SignDownload => "sign: download `GET /v1/imagefile/…:sha256.…`",
+            Endpoint::SignDownloadRange => "sign: download `GET` ranges (presigned URL)",
+            Endpoint::EntityLookup => "sign: entity `GET /v1/entities/…`",
+            Endpoint::CollectionLookup => "sign: collection `GET /v1/collections/…`",
+            Endpoint::ContainerLookup => "sign: container `GET /v1/containers/…`",
+            Endpoint::SignedUploadStart => "sign: upload `POST /v2/imagefile/{id}`",
+            Endpoint::SignedUploadPut => "sign: upload `PUT` (presigned URL)",
+            Endpoint::SignedUploadComplete => "sign: upload `PUT /v2/imagefile/{id}/_complete`",
+            Endpoint::KeystoreAdd => "keystore `POST /pks/add`",
             Endpoint::Everything => "the whole emulator (`--data-dir`)",
         }
     }
@@ -107,6 +146,8 @@ pub enum Fault {
     Reset { after_bytes: u64 },
     /// `times` log streams dropped without a close frame after `after_frames` frames.
     DropWebsocket { after_frames: u64, times: u64 },
+    /// Every request answered with this status, for as long as the run lasts.
+    Refused { status: u16 },
     /// The emulator binary restarted on the same port and data directory.
     Restart(RestartAt),
 }
@@ -131,6 +172,7 @@ impl Fault {
                 after_frames,
                 times,
             } => format!("dropped after {after_frames} frame (no close frame) × {times}"),
+            Fault::Refused { status } => format!("{status}, every time"),
             Fault::Restart(RestartAt::DuringBuild) => "restarted while a build runs".to_owned(),
             Fault::Restart(RestartAt::BetweenBuilds) => "restarted between two builds".to_owned(),
         }
@@ -158,6 +200,13 @@ impl Fault {
                 after_frames,
                 times,
             } => (times, FaultAction::DropWebsocket { after_frames }),
+            Fault::Refused { status } => {
+                let action = FaultAction::Status {
+                    status,
+                    message: None,
+                };
+                return Some(FaultRule::new(endpoint.pattern(), None, action));
+            }
             Fault::Restart(_) => return None,
         };
         Some(FaultRule::new(endpoint.pattern(), Some(times), action))
@@ -169,7 +218,8 @@ impl Fault {
             Fault::Status { times, .. }
             | Fault::RateLimit { times, .. }
             | Fault::DropWebsocket { times, .. } => times,
-            Fault::Latency { .. } | Fault::Reset { .. } => 1,
+            // A refusal is not retried: it meets one request.
+            Fault::Latency { .. } | Fault::Reset { .. } | Fault::Refused { .. } => 1,
             Fault::Restart(_) => 0,
         }
     }
@@ -183,6 +233,8 @@ pub enum Scenario {
     Standard,
     /// `app` runs for an hour and its `timeout: 3s` cancels it.
     AppTimesOut,
+    /// Both signed by a key made for the row ([`signed`]).
+    Signed(signed::Signing),
 }
 
 /// How the run ends.
@@ -194,6 +246,8 @@ pub enum Outcome {
     BaseFailed,
     /// `base` built and tagged; `app` timed out and was not tagged.
     AppTimedOut,
+    /// The run stopped before submitting anything.
+    NothingBuilt,
 }
 
 /// What a row asserts.
@@ -565,6 +619,11 @@ pub const CASES: &[Case] = &[
     ),
 ];
 
+/// Every row: the unsigned matrix, then the calls only a signed build makes.
+fn all_cases() -> impl Iterator<Item = &'static Case> {
+    CASES.iter().chain(signed::CASES)
+}
+
 fn find(id: &str) -> &'static Case {
     CASES
         .iter()
@@ -576,8 +635,12 @@ fn find(id: &str) -> &'static Case {
 fn repository(scenario: Scenario) -> Repo {
     let repo = Repo::empty();
     let (timeout, app_duration) = match scenario {
-        Scenario::Standard => ("", ""),
+        Scenario::Standard | Scenario::Signed(_) => ("", ""),
         Scenario::AppTimesOut => ("    timeout: 3s\n", "# emulator: duration=1h\n"),
+    };
+    let sign = match scenario {
+        Scenario::Signed(signing) => signed::defaults_line(signing),
+        Scenario::Standard | Scenario::AppTimesOut => String::new(),
     };
     repo.commit_files(
         "matrix",
@@ -585,7 +648,7 @@ fn repository(scenario: Scenario) -> Repo {
             (
                 "sifbake.yaml",
                 &format!(
-                    "version: 1\ndefaults:\n  library: library://acme/matrix\ntargets:\n  base:\n    def: base.def\n  app:\n    def: app.def\n{timeout}"
+                    "version: 1\ndefaults:\n  library: library://acme/matrix\n{sign}targets:\n  base:\n    def: base.def\n  app:\n    def: app.def\n{timeout}"
                 ),
             ),
             (
@@ -636,6 +699,7 @@ fn check_outcome(
         Outcome::BothBuilt => ("built", "built"),
         Outcome::BaseFailed => ("failed", "skipped"),
         Outcome::AppTimedOut => ("built", "timed-out"),
+        Outcome::NothingBuilt => ("skipped", "skipped"),
     };
     for (target, status) in [("base", base), ("app", app)] {
         let image = image_of(result, target);
@@ -704,8 +768,12 @@ fn run_case(case: &Case) -> Vec<String> {
         emulated.add_rule(rule);
     }
     let repo = repository(case.scenario);
-    let run = emulated
-        .sifbake(repo.path())
+    let key = matches!(case.scenario, Scenario::Signed(_)).then(signed::key);
+    let mut command = emulated.sifbake(repo.path());
+    if let Some(key) = &key {
+        command = command.env(signed::KEY_VAR, &key.secret);
+    }
+    let run = command
         .args(build_args(case))
         .timeout(Duration::from_secs(300))
         .run();
@@ -717,16 +785,38 @@ fn run_case(case: &Case) -> Vec<String> {
             case.expect.exit
         ));
     }
-    let result: Value = match serde_json::from_str(&run.stdout()) {
-        Ok(result) => result,
+    // A run stopped before building has no result to report: its diagnostic says why.
+    let result: Option<Value> = match serde_json::from_str(&run.stdout()) {
+        Ok(result) => Some(result),
+        Err(_) if case.expect.outcome == Outcome::NothingBuilt => None,
         Err(error) => {
             problems.push(format!("no result document: {error}"));
             return with_output(problems, &run.stdout(), &run.stderr());
         }
     };
-    problems.extend(check_outcome(&case.expect, &result, &|container, tag| {
-        emulated.image(container, tag, "amd64")
-    }));
+    let lookup = |container: &str, tag: &str| emulated.image(container, tag, "amd64");
+    match &result {
+        Some(result) => problems.extend(check_outcome(&case.expect, result, &lookup)),
+        None => {
+            for target in ["base", "app"] {
+                for tag in ["main", "latest"] {
+                    if let Some(found) = lookup(&format!("acme/matrix/{target}"), tag) {
+                        problems.push(format!("{target}:{tag} is in the library: {found:?}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(key) = &key {
+        let counters = emulated.counters();
+        problems.extend(signed::check(
+            &case.expect,
+            result.as_ref(),
+            &emulated.url(),
+            key,
+            &counters,
+        ));
+    }
     let faults = emulated.faults();
     let counters = emulated.finish();
     if counters.builds_submitted != case.expect.submitted {
@@ -740,7 +830,12 @@ fn run_case(case: &Case) -> Vec<String> {
         (Endpoint::Submit, Fault::Status { times, .. } | Fault::RateLimit { times, .. }) => times,
         _ => 0,
     };
-    let attempted = case.expect.submitted.max(u64::from(case.expect.exit == 3));
+    // A run that stops before building submits nothing; a failed one submitted `base` once.
+    let attempted = if case.expect.outcome == Outcome::NothingBuilt {
+        0
+    } else {
+        case.expect.submitted.max(u64::from(case.expect.exit == 3))
+    };
     if submissions != attempted + refused {
         problems.push(format!(
             "{submissions} submission requests (expected {} accepted or cut off + {refused} refused)",
@@ -772,13 +867,17 @@ fn run_case(case: &Case) -> Vec<String> {
         } else {
             0
         };
-    let expected = u64::from(case.expect.outcome != Outcome::BaseFailed);
+    let app_ran = matches!(
+        case.expect.outcome,
+        Outcome::BothBuilt | Outcome::AppTimedOut
+    );
+    let expected = u64::from(app_ran);
     if answered != expected {
         problems.push(format!(
             "{answered} context deletions answered (expected {expected})"
         ));
     }
-    if counters.contexts_uploaded != u64::from(case.expect.outcome != Outcome::BaseFailed) {
+    if counters.contexts_uploaded != u64::from(app_ran) {
         problems.push(format!("{} contexts uploaded", counters.contexts_uploaded));
     }
     if std::env::var_os("SIFBAKE_MATRIX_ROW").is_some() {
@@ -801,8 +900,7 @@ const PARALLEL_ROWS: usize = 8;
 fn every_injected_fault_case() {
     // `SIFBAKE_MATRIX_ROW=<id>` runs one row and shows its stderr, for debugging.
     let only = std::env::var("SIFBAKE_MATRIX_ROW").ok();
-    let rows: Vec<&Case> = CASES
-        .iter()
+    let rows: Vec<&Case> = all_cases()
         .filter(|case| !matches!(case.fault, Fault::Restart(_)))
         .filter(|case| only.as_deref().is_none_or(|id| id == case.id))
         .collect();
@@ -1073,10 +1171,14 @@ pub fn render() -> String {
         "| Case | Endpoint | Fault | Exit | Images | Builds submitted | Notes |\n\
          |---|---|---|---|---|---|---|\n",
     );
-    for case in CASES {
+    for case in all_cases() {
         let expect = &case.expect;
         let images = match expect.outcome {
+            Outcome::BothBuilt if matches!(case.scenario, Scenario::Signed(_)) => {
+                "`base`, `app` built, signed and tagged".to_owned()
+            }
             Outcome::BothBuilt => "`base`, `app` built and tagged".to_owned(),
+            Outcome::NothingBuilt => "nothing submitted; no tag set".to_owned(),
             Outcome::BaseFailed => "`base` failed, `app` skipped; no tag set".to_owned(),
             Outcome::AppTimedOut => format!(
                 "`base` built and tagged; `app` timed out, no tag, remote build {}",
@@ -1090,6 +1192,8 @@ pub fn render() -> String {
         let scenario = match case.scenario {
             Scenario::Standard => "",
             Scenario::AppTimesOut => " (`app` has `timeout: 3s`)",
+            Scenario::Signed(signed::Signing::Signed) => " (signed build)",
+            Scenario::Signed(signed::Signing::WithKeystore) => " (signed build, `keystore: true`)",
         };
         out.push_str(&format!(
             "| `{}` | {}{scenario} | {} | {} | {images} | {} | {} |\n",
