@@ -22,6 +22,8 @@ pub const GROUP_MASK: u32 = 0xf000_0000;
 pub const NAME_LEN: usize = 128;
 /// Length of a descriptor's extra (type-specific metadata) field.
 pub const EXTRA_LEN: usize = 384;
+/// An OpenPGP v4 fingerprint, what a signature descriptor's entity holds.
+const FINGERPRINT_LEN: usize = 20;
 /// The Unix time of Go's zero `time.Time`: what a deterministic SIF stores as its times.
 pub const GO_ZERO_TIME: i64 = -62_135_596_800;
 /// Descriptor tables larger than this are refused rather than allocated (sif caps nothing,
@@ -248,14 +250,17 @@ impl Descriptor {
     }
 
     /// Hash type and signer fingerprint of a signature descriptor (sif's `signature` extra:
-    /// an int32 hash type then 256 bytes of entity). Trailing zero bytes are not part of
-    /// the fingerprint.
+    /// an int32 hash type then 256 bytes of entity). As sif/v2 reads it: the fingerprint is
+    /// the entity's first 20 bytes, zero bytes included (a fingerprint may end in one),
+    /// and empty when all 20 are zero (no signer named).
     pub fn signature_metadata(&self) -> (i32, Vec<u8>) {
         let hash_type =
             i32::from_le_bytes([self.extra[0], self.extra[1], self.extra[2], self.extra[3]]);
-        let entity = &self.extra[4..4 + 256];
-        let end = entity.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        (hash_type, entity[..end].to_vec())
+        let fingerprint = &self.extra[4..4 + FINGERPRINT_LEN];
+        if fingerprint.iter().all(|&b| b == 0) {
+            return (hash_type, Vec::new());
+        }
+        (hash_type, fingerprint.to_vec())
     }
 
     /// The bytes sif/v2's `GetIntegrityReader` yields for this descriptor: the fields that
@@ -367,5 +372,43 @@ impl Sif {
     /// `true` when the image holds at least one signature object.
     pub fn is_signed(&self) -> bool {
         self.used().any(|d| d.datatype == DATA_SIGNATURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(entity: &[u8]) -> Descriptor {
+        let mut extra = [0; EXTRA_LEN];
+        extra[..4].copy_from_slice(&1i32.to_le_bytes());
+        extra[4..4 + entity.len()].copy_from_slice(entity);
+        Descriptor {
+            datatype: 0,
+            used: true,
+            id: 1,
+            groupid: 0,
+            link: 0,
+            offset: 0,
+            size: 0,
+            size_with_padding: 0,
+            created_at: 0,
+            modified_at: 0,
+            uid: 0,
+            gid: 0,
+            name: [0; NAME_LEN],
+            extra,
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_ending_in_zero_bytes_is_read_whole() {
+        let mut fingerprint = [0xAB; FINGERPRINT_LEN];
+        fingerprint[18..].fill(0);
+        assert_eq!(
+            signature(&fingerprint).signature_metadata(),
+            (1, fingerprint.to_vec())
+        );
+        assert_eq!(signature(&[]).signature_metadata(), (1, Vec::new()));
     }
 }
