@@ -516,6 +516,21 @@ fn an_unsigned_image_under_a_signed_digest_tag_is_rebuilt_and_signed_not_retagge
         .to_owned();
     point_tag(&emulated, &unsigned.container_id, &digest_tag, &unsigned.id);
 
+    // A release never promotes it.
+    let run = emulated
+        .sifbake(repo.path())
+        .args(["tag", "--format", "json", "--ref", "refs/tags/v1.0.0"])
+        .run()
+        .expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("is unsigned, though the target is signed"),
+        "{}",
+        run.stderr()
+    );
+    let release = emulated.image("acme/state/base", "1.0.0", "amd64");
+    assert!(release.is_none(), "{release:?}");
+
     let key = key();
     let run = build(Some(&key));
     let image = &run.json()["targets"][0]["images"][0];
