@@ -10,7 +10,8 @@
 
 use serde_json::Value;
 
-use super::{Case, Endpoint, Expect, Fault, Outcome, RATE, RESET, RETRIED, S502X3, S503X3, SLOW};
+use super::table::{RATE, RESET, RETRIED, S502X3, S503X3, SLOW, SLOW_RETRIED, ok};
+use super::{Case, Endpoint, Expect, Fault, Outcome};
 use crate::support::TOKEN;
 use crate::test_keys::{self, TestKey};
 
@@ -40,8 +41,8 @@ pub fn defaults_line(signing: Signing) -> String {
 /// The library's own record of `container:tag` (its `signed` included); `None` when the
 /// library has no such image.
 fn library_record(url: &str, container: &str, tag: &str) -> Option<Value> {
-    super::block_on(async {
-        let response = super::http_client()
+    super::restart::block_on(async {
+        let response = super::restart::http_client()
             .get(format!("{url}/v1/images/{container}:{tag}?arch=amd64"))
             .bearer_auth(TOKEN)
             .send()
@@ -146,19 +147,19 @@ pub const CASES: &[Case] = &[
         "sign-download-503x3",
         Endpoint::SignDownload,
         S503X3,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-download-429",
         Endpoint::SignDownload,
         RATE,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-download-reset",
         Endpoint::SignDownload,
         RESET,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-download-403",
@@ -170,13 +171,13 @@ pub const CASES: &[Case] = &[
         "sign-range-503x3",
         Endpoint::SignDownloadRange,
         S503X3,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-range-reset",
         Endpoint::SignDownloadRange,
         RESET,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-range-403",
@@ -188,31 +189,31 @@ pub const CASES: &[Case] = &[
         "sign-entity-503x3",
         Endpoint::EntityLookup,
         S503X3,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-collection-429",
         Endpoint::CollectionLookup,
         RATE,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-container-reset",
         Endpoint::ContainerLookup,
         RESET,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-upload-start-503x3",
         Endpoint::SignedUploadStart,
         S503X3,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-upload-start-429",
         Endpoint::SignedUploadStart,
         RATE,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-upload-start-403",
@@ -224,13 +225,13 @@ pub const CASES: &[Case] = &[
         "sign-upload-put-502x3",
         Endpoint::SignedUploadPut,
         S502X3,
-        super::ok(REUPLOADED),
+        ok(REUPLOADED),
     ),
     signed(
         "sign-upload-put-reset",
         Endpoint::SignedUploadPut,
         Fault::Reset { after_bytes: 64 },
-        super::ok(REUPLOADED),
+        ok(REUPLOADED),
     ),
     signed(
         "sign-upload-put-403",
@@ -242,13 +243,13 @@ pub const CASES: &[Case] = &[
         "sign-complete-503x3",
         Endpoint::SignedUploadComplete,
         S503X3,
-        super::ok(RETRIED),
+        ok(RETRIED),
     ),
     signed(
         "sign-complete-latency",
         Endpoint::SignedUploadComplete,
         SLOW,
-        super::ok(super::SLOW_RETRIED),
+        ok(SLOW_RETRIED),
     ),
     signed(
         "sign-complete-403",
@@ -261,7 +262,7 @@ pub const CASES: &[Case] = &[
         endpoint: Endpoint::KeystoreAdd,
         fault: S503X3,
         scenario: super::Scenario::Signed(Signing::WithKeystore),
-        expect: super::ok(RETRIED),
+        expect: ok(RETRIED),
     },
     Case {
         id: "keystore-403",
