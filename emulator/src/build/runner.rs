@@ -116,12 +116,16 @@ async fn wait_until(
     deadline: Instant,
 ) -> Result<(), Stop> {
     let timed_out = until > deadline;
+    // Biased, the client's cancel first: a cancel answered before a shutdown began must be
+    // counted as a cancel even when the task first wakes up after both (an unbiased select
+    // picks at random, and tests read the counters right after shutting down).
     tokio::select! {
+        biased;
+        () = build.cancel.cancelled() => Err(Stop::Cancelled),
+        () = state.shutdown.cancelled() => Err(Stop::Shutdown),
         () = tokio::time::sleep_until(until.min(deadline)) => {
             if timed_out { Err(Stop::Timeout) } else { Ok(()) }
         }
-        () = build.cancel.cancelled() => Err(Stop::Cancelled),
-        () = state.shutdown.cancelled() => Err(Stop::Shutdown),
     }
 }
 
