@@ -189,3 +189,23 @@ pub fn tail(bytes: &[u8]) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+/// The turns of `runs` head-to-head rounds, as `(round, sifbake's turn)`: who goes first
+/// alternates, so a page cache warmed by the first favours neither side.
+pub fn turns(runs: usize) -> impl Iterator<Item = (usize, bool)> {
+    (0..runs).flat_map(|run| {
+        let order = if run % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        order.map(|sifbake| (run, sifbake))
+    })
+}
+
+/// The median of `f` over the runs (the upper one of an even count).
+pub fn median_by(values: &[Usage], f: impl Fn(&Usage) -> f64) -> f64 {
+    let mut all: Vec<f64> = values.iter().map(f).collect();
+    all.sort_by(f64::total_cmp);
+    all[all.len() / 2]
+}

@@ -22,7 +22,7 @@ use sifbake::oci::{
 };
 
 use crate::figures::{Figure, Figures, Goal};
-use crate::measure::{Invocation, Usage, measured};
+use crate::measure::{Invocation, Usage, measured, median_by, turns};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -41,51 +41,38 @@ pub fn run(work: &Path, quick: bool, figures: &mut Figures) -> Result<(), String
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
-    for run in 0..runs {
-        // Alternate who goes first, so a warmer page cache favours neither.
-        let order = if run % 2 == 0 {
-            [true, false]
+    for (run, sifbake_first) in turns(runs) {
+        if sifbake_first {
+            let push = Invocation::new(&me, work)
+                .args([
+                    "__oci_push".to_owned(),
+                    registry.oras_ref(&format!("bench/sifbake-{run}")),
+                    sif.display().to_string(),
+                    "v1".to_owned(),
+                ])
+                .env("SIFBAKE_REGISTRY_USERNAME", registry::USER)
+                .env("SIFBAKE_REGISTRY_PASSWORD", registry::PASSWORD);
+            ours.push(measured(&push, &work.join("sifbake-push.log"))?);
         } else {
-            [false, true]
-        };
-        for sifbake_first in order {
-            if sifbake_first {
-                let push = Invocation::new(&me, work)
-                    .args([
-                        "__oci_push".to_owned(),
-                        registry.oras_ref(&format!("bench/sifbake-{run}")),
-                        sif.display().to_string(),
-                        "v1".to_owned(),
-                    ])
-                    .env("SIFBAKE_REGISTRY_USERNAME", registry::USER)
-                    .env("SIFBAKE_REGISTRY_PASSWORD", registry::PASSWORD);
-                ours.push(measured(&push, &work.join("sifbake-push.log"))?);
-            } else {
-                let push = Invocation::new(&oras, work).args([
-                    "push".to_owned(),
-                    "--plain-http".to_owned(),
-                    "--no-tty".to_owned(),
-                    "-u".to_owned(),
-                    registry::USER.to_owned(),
-                    "-p".to_owned(),
-                    registry::PASSWORD.to_owned(),
-                    format!("{}/bench/oras-{run}:v1", registry.address()),
-                    "image.sif:application/vnd.sylabs.sif.layer.v1.sif".to_owned(),
-                ]);
-                theirs.push(measured(&push, &work.join("oras-push.log"))?);
-            }
+            let push = Invocation::new(&oras, work).args([
+                "push".to_owned(),
+                "--plain-http".to_owned(),
+                "--no-tty".to_owned(),
+                "-u".to_owned(),
+                registry::USER.to_owned(),
+                "-p".to_owned(),
+                registry::PASSWORD.to_owned(),
+                format!("{}/bench/oras-{run}:v1", registry.address()),
+                "image.sif:application/vnd.sylabs.sif.layer.v1.sif".to_owned(),
+            ]);
+            theirs.push(measured(&push, &work.join("oras-push.log"))?);
         }
     }
     drop(registry);
     let _ = std::fs::remove_file(&sif);
     let throughput = |usage: &Usage| size as f64 / usage.wall.as_secs_f64() / (1024.0 * 1024.0);
-    let median = |values: &[Usage], f: &dyn Fn(&Usage) -> f64| {
-        let mut all: Vec<f64> = values.iter().map(f).collect();
-        all.sort_by(f64::total_cmp);
-        all[all.len() / 2]
-    };
-    let ours_mib_s = median(&ours, &throughput);
-    let theirs_mib_s = median(&theirs, &throughput);
+    let ours_mib_s = median_by(&ours, throughput);
+    let theirs_mib_s = median_by(&theirs, throughput);
     let size_text = format!("{} MiB", size / (1024 * 1024));
     figures.record(Figure {
         part: "OCI",
@@ -101,14 +88,14 @@ pub fn run(work: &Path, quick: bool, figures: &mut Figures) -> Result<(), String
     figures.record(Figure {
         part: "OCI",
         name: format!("push of a {size_text} SIF, client peak RSS"),
-        value: median(&ours, &rss),
+        value: median_by(&ours, rss),
         unit: "MiB",
         goal: Some(Goal::AtMost(64.0)),
         detail: format!(
             "median of {runs}; oras push: {:.0} MiB; client CPU {:.1} s (hashing included), oras {:.1} s",
-            median(&theirs, &rss),
-            median(&ours, &|u| u.cpu.as_secs_f64()),
-            median(&theirs, &|u| u.cpu.as_secs_f64()),
+            median_by(&theirs, rss),
+            median_by(&ours, |u| u.cpu.as_secs_f64()),
+            median_by(&theirs, |u| u.cpu.as_secs_f64()),
         ),
     });
     Ok(())

@@ -16,7 +16,7 @@ use sifbake::scs::{ConnectOptions, Library, LibraryClient, Token, TransferOption
 
 use crate::emulator::{EmulatorProcess, TOKEN};
 use crate::figures::{Figure, Figures, Goal};
-use crate::measure::{Invocation, Usage, measured};
+use crate::measure::{Invocation, Usage, measured, median_by, turns};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 const CONTAINER: &str = "library://bench/transfer/image";
@@ -48,49 +48,36 @@ pub fn run(work: &Path, quick: bool, figures: &mut Figures) -> Result<(), String
     let pulled = work.join("pulled.sif");
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
-    for run in 0..runs {
-        // Alternate who goes first, so a warmer cache favours neither.
-        let order = if run % 2 == 0 {
-            [true, false]
+    for (_, sifbake_first) in turns(runs) {
+        let _ = std::fs::remove_file(&pulled);
+        if sifbake_first {
+            ours.push(measured(
+                &role("__library_pull", &pulled),
+                &work.join("pull.log"),
+            )?);
         } else {
-            [false, true]
-        };
-        for sifbake_first in order {
-            let _ = std::fs::remove_file(&pulled);
-            if sifbake_first {
-                ours.push(measured(
-                    &role("__library_pull", &pulled),
-                    &work.join("pull.log"),
-                )?);
-            } else {
-                let curl = Invocation::new("curl", work).args([
-                    "--silent".to_owned(),
-                    "--fail".to_owned(),
-                    "--output".to_owned(),
-                    pulled.display().to_string(),
-                    location.clone(),
-                ]);
-                theirs.push(measured(&curl, &work.join("curl.log"))?);
-            }
-            let got = std::fs::metadata(&pulled).map_err(|e| e.to_string())?.len();
-            if got != size {
-                return Err(format!("a download wrote {got} bytes of {size}"));
-            }
+            let curl = Invocation::new("curl", work).args([
+                "--silent".to_owned(),
+                "--fail".to_owned(),
+                "--output".to_owned(),
+                pulled.display().to_string(),
+                location.clone(),
+            ]);
+            theirs.push(measured(&curl, &work.join("curl.log"))?);
+        }
+        let got = std::fs::metadata(&pulled).map_err(|e| e.to_string())?.len();
+        if got != size {
+            return Err(format!("a download wrote {got} bytes of {size}"));
         }
     }
     drop(emulator);
     let _ = std::fs::remove_file(&sif);
     let _ = std::fs::remove_file(&pulled);
     let mib_s = |usage: &Usage| size as f64 / usage.wall.as_secs_f64() / (1024.0 * 1024.0);
-    let median = |values: &[Usage], f: &dyn Fn(&Usage) -> f64| {
-        let mut all: Vec<f64> = values.iter().map(f).collect();
-        all.sort_by(f64::total_cmp);
-        all[all.len() / 2]
-    };
     let rss = |usage: &Usage| usage.max_rss_kib as f64 / 1024.0;
     let cpu = |usage: &Usage| usage.cpu.as_secs_f64();
     let size_text = format!("{} MiB", size / (1024 * 1024));
-    let (ours_mib_s, theirs_mib_s) = (median(&ours, &mib_s), median(&theirs, &mib_s));
+    let (ours_mib_s, theirs_mib_s) = (median_by(&ours, mib_s), median_by(&theirs, mib_s));
     figures.record(Figure {
         part: "Transfer",
         name: format!("pull of a {size_text} image, sifbake ÷ curl throughput"),
@@ -104,14 +91,14 @@ pub fn run(work: &Path, quick: bool, figures: &mut Figures) -> Result<(), String
     figures.record(Figure {
         part: "Transfer",
         name: format!("pull of a {size_text} image, client peak RSS"),
-        value: median(&ours, &rss),
+        value: median_by(&ours, rss),
         unit: "MiB",
         goal: Some(Goal::AtMost(64.0)),
         detail: format!(
             "median of {runs}; curl {:.0} MiB; client CPU {:.1} s, curl {:.1} s",
-            median(&theirs, &rss),
-            median(&ours, &cpu),
-            median(&theirs, &cpu),
+            median_by(&theirs, rss),
+            median_by(&ours, cpu),
+            median_by(&theirs, cpu),
         ),
     });
     figures.record(Figure {
